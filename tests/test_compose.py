@@ -1,0 +1,331 @@
+"""Compose: arrangement parsing, rendering, loudness, noise reduction, auto-arranging, hand-over.
+
+All audio is synthetic and written to tmp_path; pieces are a few seconds at 8-16 kHz.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from inspire import compose
+from inspire.audio import write_audio
+from inspire.errors import UserInputError
+
+SR = 16000
+
+
+def _tone(seconds: float, freq: float, *, amp: float = 0.3, phase: float = 0.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+
+
+def _write_clips(folder: Path, n: int = 6, *, sr: int = SR, seconds: float = 3.0) -> Path:
+    """n short 'generated' clips: pulsing tones at different pitches and levels, a little hiss."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for k in range(n):
+        t = np.arange(int((seconds + 0.5 * (k % 3)) * sr)) / sr
+        pulse = 0.55 + 0.45 * np.sin(2 * np.pi * (1.0 + 0.3 * k) * t)
+        x = (0.1 + 0.05 * k) * np.sin(2 * np.pi * 110 * 2 ** (k / 4) * t) * pulse + 0.005 * rng.standard_normal(len(t))
+        write_audio(folder / f"clip-{k:02d}.wav", x, sr, subtype="FLOAT")
+    return folder
+
+
+def _arrangement(path: Path, parts: list[dict], **top) -> Path:
+    top.setdefault("noise_reduction", "off")
+    top.setdefault("lufs", -30.0)
+    arr = compose.Arrangement(parts=tuple(compose.Part(**p) for p in parts), **top)
+    path.write_text(compose.arrangement_toml(arr))
+    return path
+
+
+def _read(path: Path) -> np.ndarray:
+    x, _ = sf.read(str(path), dtype="float64")
+    return x
+
+
+# ------------------------------------------------------------------------------ arrangement file
+
+
+def test_toml_round_trip(tmp_path):
+    arr = compose.Arrangement(parts=(compose.Part("a", 0.5, 2.0, -3.0, 0.25), compose.Part('odd "name"', 0.0, None)),
+                              sample_rate=8000, clips_dir="clips", lufs=-16.0)
+    path = tmp_path / "a.toml"
+    path.write_text(compose.arrangement_toml(arr, notes=["first", ""], header="hello\nworld"))
+    back = compose.read_arrangement(path)
+    assert back.parts == arr.parts
+    assert (back.sample_rate, back.clips_dir, back.lufs, back.noise_reduction) == (8000, "clips", -16.0, "mix")
+
+
+# ------------------------------------------------------------------------------------- rendering
+
+
+def test_duration_is_parts_minus_crossfades(tmp_path):
+    write_audio(tmp_path / "a.wav", _tone(3.0, 220), SR)
+    write_audio(tmp_path / "b.wav", _tone(2.0, 330), SR)
+    arr = _arrangement(tmp_path / "p.toml", [
+        dict(clip="a", in_s=0.5, out_s=2.5, crossfade_s=0.5),
+        dict(clip="b", in_s=0.0, out_s=2.0, crossfade_s=0.25),
+        dict(clip="a", in_s=1.0, out_s=None, crossfade_s=0.0),  # to the clip's end
+    ])
+    piece = compose.render_arrangement(arr, out=tmp_path / "p.wav")
+    expected = (2.0 + 2.0 + 2.0) - (0.5 + 0.25)
+    assert piece["samples"] == round(expected * SR)
+    assert len(_read(tmp_path / "p.wav")) == round(expected * SR)
+    assert [p["start_s"] for p in piece["parts"]] == [0.0, 1.5, 3.25]
+
+
+def test_crossfade_is_equal_power(tmp_path):
+    fade_out, fade_in = compose.crossfade_gains(1000)
+    np.testing.assert_allclose(fade_out**2 + fade_in**2, 1.0, atol=1e-12)
+    assert fade_out[0] > 0.99 and fade_in[-1] > 0.99
+    # Two independent noises crossfaded for 1 s keep their power through the join.
+    rng = np.random.default_rng(0)
+    for name in "ab":
+        write_audio(tmp_path / f"{name}.wav", 0.1 * rng.standard_normal(3 * SR), SR, subtype="FLOAT")
+    arr = _arrangement(tmp_path / "p.toml", [dict(clip="a", in_s=0.0, out_s=3.0, crossfade_s=1.0),
+                                              dict(clip="b", in_s=0.0, out_s=3.0)], fade_in_s=0.0, fade_out_s=0.0)
+    r = compose.render(compose.read_arrangement(arr))
+    power = np.square(r.mix.astype(np.float64)).reshape(-1, SR // 10).mean(axis=1)  # 100 ms blocks
+    db = 10 * np.log10(power[2:-2] / np.median(power))
+    assert np.abs(db).max() < 1.0
+
+
+def test_no_click_at_any_join(tmp_path):
+    # Butt joins and crossfades between tones cut at arbitrary phases.
+    write_audio(tmp_path / "a.wav", _tone(2.0, 200, amp=0.5), SR, subtype="FLOAT")
+    write_audio(tmp_path / "b.wav", _tone(2.0, 310, amp=0.5, phase=1.3), SR, subtype="FLOAT")
+    arr = _arrangement(tmp_path / "p.toml", [
+        dict(clip="a", in_s=0.1237, out_s=1.3111, crossfade_s=0.0),
+        dict(clip="b", in_s=0.4513, out_s=1.7777, crossfade_s=0.05),
+        dict(clip="a", in_s=0.9001, out_s=1.9, crossfade_s=0.0),
+        dict(clip="b", in_s=0.0, out_s=1.0),
+    ], lufs=-20.0)
+    r = compose.render(compose.read_arrangement(arr))
+    jumps = np.abs(np.diff(r.mix.astype(np.float64)))
+    peak = np.abs(r.mix).max()
+    # A sine of amplitude A at f Hz moves at most 2*pi*f*A/sr per sample; joins may not exceed it.
+    bound = 2 * np.pi * 310 * peak / SR * 1.1
+    assert jumps.max() < bound
+
+
+def test_loudness_target_and_true_peak_ceiling(tmp_path):
+    # Spiky material (clicks over a soft pad) forces the limiter to work.
+    rng = np.random.default_rng(1)
+    x = _tone(6.0, 150, amp=0.05)
+    x[rng.integers(0, len(x), 40)] += 0.9
+    write_audio(tmp_path / "a.wav", x, SR, subtype="FLOAT")
+    arr = _arrangement(tmp_path / "p.toml", [dict(clip="a", in_s=0.0, out_s=6.0)], lufs=-14.0, true_peak=-1.0)
+    piece = compose.render_arrangement(arr, out=tmp_path / "p.wav")
+    import pyloudnorm
+    import soxr
+
+    y = _read(tmp_path / "p.wav")
+    assert abs(pyloudnorm.Meter(SR).integrated_loudness(y) - (-14.0)) < 0.5
+    up = soxr.resample(y, SR, 4 * SR, quality="VHQ")
+    assert 20 * np.log10(np.abs(up).max()) < -1.0 + 0.05
+    assert piece["loudness"]["limiter_max_reduction_db"] > 3.0
+
+
+def test_noise_reduction_lowers_floor_keeps_tone():
+    rng = np.random.default_rng(0)
+    t = np.arange(6 * SR) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t) * ((t % 1.5) < 1.0)  # notes with gaps
+    x = (tone + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    y = compose.reduce_noise(x, SR).astype(np.float64)
+    gap = slice(int(1.1 * SR), int(1.4 * SR))
+    assert 20 * np.log10(np.std(y[gap]) / np.std(x[gap])) < -8.0  # the floor drops
+    s, c = np.sin(2 * np.pi * 440 * t), np.cos(2 * np.pi * 440 * t)
+
+    def amp(z):
+        return np.hypot((z * s).mean(), (z * c).mean())
+
+    assert abs(20 * np.log10(amp(y) / amp(x))) < 1.0  # the tone stays
+
+
+# --------------------------------------------------------------------------------- hand-over
+
+
+def test_labels_and_stems_line_up_sample_exactly(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=3)
+    arr = _arrangement(tmp_path / "p.toml", [
+        dict(clip="clip-00", in_s=0.2, out_s=2.0, crossfade_s=0.3, gain_db=-2.0),
+        dict(clip="clip-01", in_s=0.0, out_s=1.5, crossfade_s=0.0),
+        dict(clip="clip-02", in_s=1.0, out_s=3.0),
+    ], clips_dir="clips")
+    assert clips.is_dir()
+    piece = compose.render_arrangement(arr, out=tmp_path / "p.wav", stems_dir=tmp_path / "stems")
+    mix = _read(tmp_path / "p.wav")
+    rows = [line.split("\t") for line in (tmp_path / "p.labels.txt").read_text().splitlines()]
+    assert len(rows) == 3 and all(len(r) == 3 for r in rows)
+    total = np.zeros_like(mix)
+    for row, part in zip(rows, piece["parts"]):
+        a, b = round(float(row[0]) * SR), round(float(row[1]) * SR)
+        assert (a, b) == (part["start_sample"], part["end_sample"])
+        stem = _read(tmp_path / part["stem"])
+        assert len(stem) == len(mix)
+        assert not stem[:a].any() and not stem[b:].any()
+        assert np.abs(stem[a: a + 10]).max() < 0.05 and np.abs(stem[a:b]).max() > 0.05
+        total += stem
+    np.testing.assert_allclose(total, mix, atol=3e-4)  # stems sum to the mix (16-bit rounding)
+
+
+def test_curation_and_sidecars_are_traced(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=4)
+    (clips / "clip-01.json").write_text(json.dumps({"id": "clip-01", "seed": 42, "temperature": {"spec": "0.9"}}))
+    records = []
+    for rank, (k, verdict) in enumerate([(2, "keep"), (1, "keep"), (0, "discard"), (3, "keep")], 1):
+        records.append({"id": f"clip-{k:02d}", "file": f"clip-{k:02d}.wav", "verdict": verdict, "score": 1.0 / rank,
+                        "rank": rank, "reasons": [], "features": {}, "error": None,
+                        "lineage": {"fraction": 0.5, "matches": [{"clip_start_s": 0.0, "clip_end_s": 1.0, "track": "t",
+                                                                    "source_start_s": 3.0, "similarity": 0.9}]}})
+    (clips / "curation.json").write_text(json.dumps({"format_version": 1, "settings": {}, "clips": records}))
+    piece = compose.auto_compose(clips, minutes=0.15, out=tmp_path / "out" / "piece.wav", noise_reduction="off")
+    used = {p["clip"] for p in piece["parts"]}
+    assert "clip-00" not in used and used <= {"clip-01", "clip-02", "clip-03"}
+    by_clip = {p["clip"]: p for p in piece["parts"]}
+    assert by_clip["clip-01"]["generation"]["seed"] == 42
+    assert by_clip["clip-02"]["curation"]["rank"] == 1
+    assert by_clip["clip-02"]["lineage"]["fraction"] == 0.5
+    assert piece["auto"]["used_curation"] is True
+
+
+# ----------------------------------------------------------------------------------- auto
+
+
+def test_auto_is_deterministic_and_respects_minutes(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=8)
+    a = compose.auto_compose(clips, minutes=0.25, out=tmp_path / "a" / "piece.wav", seed=3, noise_reduction="off")
+    b = compose.auto_compose(clips, minutes=0.25, out=tmp_path / "b" / "piece.wav", seed=3, noise_reduction="off")
+    assert (tmp_path / "a" / "piece.toml").read_text() == (tmp_path / "b" / "piece.toml").read_text()
+    np.testing.assert_array_equal(_read(tmp_path / "a" / "piece.wav"), _read(tmp_path / "b" / "piece.wav"))
+    assert abs(a["seconds"] - 15.0) < 0.5 and a["warnings"] == []
+    assert a["parts"] == b["parts"]
+    # The written arrangement renders back to the same piece.
+    again = compose.render_arrangement(tmp_path / "a" / "piece.toml", out=tmp_path / "a" / "again.wav")
+    np.testing.assert_array_equal(_read(tmp_path / "a" / "again.wav"), _read(tmp_path / "a" / "piece.wav"))
+    assert again["samples"] == a["samples"]
+
+
+def test_auto_with_too_little_material_uses_what_exists(tmp_path, capsys):
+    clips = _write_clips(tmp_path / "clips", n=2)
+    piece = compose.auto_compose(clips, minutes=2.0, out=tmp_path / "piece.wav", noise_reduction="mix")
+    assert piece["seconds"] < 10.0
+    assert any("asked for 2.00 min" in w for w in piece["warnings"])
+    assert "asked for 2.00 min" in capsys.readouterr().err
+
+
+def test_auto_skips_silence_and_its_own_pieces(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=3)
+    write_audio(clips / "silent.wav", np.zeros(3 * SR, dtype=np.float32), SR)
+    compose.auto_compose(clips, minutes=0.1, out=clips / "piece.wav", noise_reduction="off")
+    piece = compose.auto_compose(clips, minutes=0.1, out=clips / "piece2.wav", noise_reduction="off")
+    used = {p["clip"] for p in piece["parts"]}
+    assert "silent" not in used and "piece" not in used
+    assert any(s.startswith("silent.wav") for s in piece["auto"]["skipped"])
+
+
+# -------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "parts, top, needle",
+    [
+        ([dict(clip="nope")], {}, "p.toml:9: part 1 (nope): clip: no clip 'nope'"),
+        ([dict(clip="a", out_s=9.0)], {}, "part 1 (a): out_s: out_s = 9.0 is beyond the clip's end (2.000 s)"),
+        ([dict(clip="a", out_s=1.0, crossfade_s=0.8), dict(clip="a", in_s=0.0, out_s=0.5)], {},
+         "part 1 (a): crossfade_s: 0.8 s is longer than the next part"),
+        ([dict(clip="a", out_s=1.0, crossfade_s=0.5), dict(clip="a", out_s=0.8, crossfade_s=0.5), dict(clip="a")], {},
+         "part 2 (a): crossfade_s: the crossfade in (0.500 s) and out (0.500 s) overlap"),
+        ([dict(clip="a", in_s=-1.0)], {}, "part 1 (a): in_s: must be at least 0"),
+        ([dict(clip="a", crossfade_s=1.0)], {}, "the last part has nothing to fade into"),
+    ],
+)
+def test_bad_arrangements_name_the_part_and_field(tmp_path, parts, top, needle):
+    write_audio(tmp_path / "a.wav", _tone(2.0, 220), SR)
+    arr = _arrangement(tmp_path / "p.toml", parts, **top)
+    with pytest.raises(UserInputError, match=None) as err:
+        compose.render_arrangement(arr, out=tmp_path / "p.wav")
+    assert needle in str(err.value)
+    assert not (tmp_path / "p.wav").exists() and not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[[part]]\nclip = "a"\nin_s = "zero"\n', 'p.toml:3: part 1 (a): in_s: expected a number'),
+        ('[[part]]\nclip = "a"\nloudness = 3\n', "p.toml:3: part 1 (a): loudness: unknown field"),
+        ('lufs = -14\ncolour = "blue"\n[[part]]\nclip = "a"\n', "p.toml:2: colour: unknown field"),
+        ('lufs = "loud"\n[[part]]\nclip = "a"\n', "p.toml:1: lufs: expected a number"),
+        ('noise_reduction = "max"\n[[part]]\nclip = "a"\n', "noise_reduction: expected one of off, parts, mix"),
+        ('[[part]]\nclip = "a"\nout_s = 0.5\nin_s = 1.0\n', "p.toml:3: part 1 (a): out_s: out_s = 0.5 must be after"),
+        ("lufs = -14\n", "needs at least one [[part]]"),
+        ("[[part]\n", "not valid TOML"),
+    ],
+)
+def test_bad_fields_name_the_line(tmp_path, text, needle):
+    (tmp_path / "p.toml").write_text(text)
+    with pytest.raises(UserInputError) as err:
+        compose.read_arrangement(tmp_path / "p.toml")
+    assert needle in str(err.value)
+
+
+def test_refuses_to_overwrite_without_force(tmp_path):
+    write_audio(tmp_path / "a.wav", _tone(2.0, 220), SR)
+    arr = _arrangement(tmp_path / "p.toml", [dict(clip="a")])
+    (tmp_path / "p.wav").write_bytes(b"mine")
+    with pytest.raises(UserInputError, match="already exists"):
+        compose.render_arrangement(arr, out=tmp_path / "p.wav")
+    assert (tmp_path / "p.wav").read_bytes() == b"mine"
+    compose.render_arrangement(arr, out=tmp_path / "p.wav", force=True)
+    assert len(_read(tmp_path / "p.wav")) == 2 * SR
+    with pytest.raises(UserInputError, match="unsupported extension"):
+        compose.render_arrangement(arr, out=tmp_path / "p.xyz")
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    from inspire.cli import main
+
+    clips = _write_clips(tmp_path / "clips", n=4)
+    out = tmp_path / "piece.flac"
+    assert main(["compose", "--auto", str(clips), "--minutes", "0.15", "--out", str(out), "--noise-reduction", "off"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert str(out) in printed and str(out.with_suffix(".toml")) in printed
+    # Edit the arrangement (quieter target) and render it again over the old piece.
+    toml = out.with_suffix(".toml")
+    toml.write_text(toml.read_text().replace("lufs = -14.0", "lufs = -20.0"))
+    assert main(["compose", str(toml), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["compose", str(toml), "--out", str(out), "--force", "--stems", str(tmp_path / "stems")]) == 0
+    piece = json.loads(out.with_suffix(".json").read_text())
+    assert piece["loudness"]["target_lufs"] == -20.0 and abs(piece["loudness"]["integrated_lufs"] + 20.0) < 0.5
+    assert len(list((tmp_path / "stems").iterdir())) == len(piece["parts"])
+    capsys.readouterr()
+    # Exactly one source; errors are one line and exit 2.
+    assert main(["compose", "--out", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exactly one" in err[0]
+
+
+def test_compose_never_imports_torch(tmp_path):
+    code = (
+        "import sys, numpy as np\n"
+        "from inspire import compose, arrange\n"
+        "assert 'torch' not in sys.modules, 'import'\n"
+        "rng = np.random.default_rng(0)\n"
+        "compose.reduce_noise((0.1 * rng.standard_normal(16000)).astype('float32'), 16000)\n"
+        "assert 'noisereduce' in sys.modules\n"
+        "assert 'torch' not in sys.modules, 'noise reduction'\n"
+    )
+    src = Path(compose.__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env={"PYTHONPATH": str(src)})
