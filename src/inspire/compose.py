@@ -324,7 +324,8 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     for s, seg in zip(starts, segs):
         mix[s: s + len(seg)] += seg
     if arr.noise_reduction == "mix":
-        mix = reduce_noise(mix, sr).astype(np.float64)
+        body = mix[fade_in: total - fade_out] if total - fade_out - fade_in > sr else mix
+        mix = reduce_noise(mix, sr, profile_from=body).astype(np.float64)
     warnings: list[str] = []
     finished, gain, limiter, loud = normalize_loudness(mix, sr, lufs=arr.lufs, true_peak=arr.true_peak, warnings=warnings)
     stems = None
@@ -361,33 +362,44 @@ def glob_escape(name: str) -> str:
 # ------------------------------------------------------------------------ noise and loudness
 
 
-def reduce_noise(x: np.ndarray, sample_rate: int, *, prop_decrease: float = 0.85) -> np.ndarray:
+def reduce_noise(x: np.ndarray, sample_rate: int, *, prop_decrease: float = 0.85,
+                 profile_from: np.ndarray | None = None) -> np.ndarray:
     """Spectral gating (noisereduce, stationary) with the noise profile taken from the quietest
-    tenth of the audio, so sustained notes are not mistaken for noise. Narrow mask smoothing
-    keeps tones intact. Audio too short to profile is returned unchanged."""
+    tenth of the audio (or of `profile_from`, e.g. the piece without its fades), so sustained
+    notes are not mistaken for noise; narrow mask smoothing keeps tones intact. Audio too short
+    to profile is returned unchanged."""
     n_fft = 1 << int(round(math.log2(0.128 * sample_rate)))
-    noise = _quietest(x, sample_rate)
+    noise = noise_profile(x if profile_from is None else profile_from, sample_rate)
     if len(x) < 2 * n_fft or noise is None:
         return np.asarray(x, dtype=np.float32)
     nr = _noisereduce()
     y = nr.reduce_noise(y=np.asarray(x, dtype=np.float32), sr=sample_rate, stationary=True, y_noise=noise,
-                        prop_decrease=prop_decrease, n_fft=n_fft, freq_mask_smooth_hz=4 * sample_rate / (n_fft / 2),
+                        prop_decrease=prop_decrease, n_fft=n_fft, freq_mask_smooth_hz=1 * sample_rate / (n_fft / 2),
                         time_mask_smooth_ms=50, n_jobs=1, use_tqdm=False)
     return np.asarray(y[: len(x)], dtype=np.float32)
 
 
-def _quietest(x: np.ndarray, sample_rate: int, *, share: float = 0.1, block_s: float = 0.1) -> np.ndarray | None:
+NOISE_FLOOR_GAP_DB = 15.0  # quiet blocks this far under the median level are taken as plain noise
+
+
+def noise_profile(x: np.ndarray, sample_rate: int, *, share: float = 0.1, block_s: float = 0.1) -> np.ndarray | None:
+    """A sample of the noise: the quietest `share` of 100 ms blocks (digital silence excluded).
+    Dense material has no quiet moments of pure noise: when the quiet blocks sit less than
+    NOISE_FLOOR_GAP_DB under the median block, they are mostly music, so the sample is turned
+    down by the shortfall and the gate only touches what lies under them."""
     b = int(block_s * sample_rate)
     n = len(x) // b
     if n < 5:
         return None
     blocks = np.asarray(x[: n * b], dtype=np.float32).reshape(n, b)
     energy = np.square(blocks, dtype=np.float64).mean(axis=1)
-    live = np.flatnonzero(energy > 1e-10)  # digital silence (fades, gaps) says nothing of the noise
+    live = np.flatnonzero(energy > 1e-10)  # fades and gaps say nothing about the noise
     if live.size < 3:
         return None
     pick = np.sort(live[np.argsort(energy[live], kind="stable")[: max(3, int(round(share * live.size)))]])
-    return blocks[pick].reshape(-1)
+    gap_db = 10.0 * math.log10(float(np.median(energy[live])) / float(energy[pick].mean()))
+    shortfall = max(0.0, NOISE_FLOOR_GAP_DB - gap_db)
+    return blocks[pick].reshape(-1) * np.float32(10.0 ** (-shortfall / 20.0))
 
 
 def _noisereduce():
@@ -409,19 +421,18 @@ def _noisereduce():
     return noisereduce
 
 
-def oversampled_peaks(x: np.ndarray, *, factor: int = 4, chunk: int = 1 << 18) -> np.ndarray:
-    """|x| after `factor`x band-limited oversampling, the largest of each sample's phases. (T,)"""
-    from scipy.signal import resample_poly
+def oversampled_peaks(x: np.ndarray, *, factor: int = 4) -> np.ndarray:
+    """|x| after `factor`x oversampling with soxr's steep linear-phase filter (an estimate of
+    the reconstructed waveform, as BS.1770 true peak asks), the largest of each sample's
+    phases. (T,)"""
+    import soxr
 
-    x = np.asarray(x, dtype=np.float64)
-    out = np.empty(len(x))
-    pad = 64
-    for s in range(0, len(x), chunk):
-        a, e = max(0, s - pad), min(len(x), s + chunk + pad)
-        up = np.abs(resample_poly(x[a:e], factor, 1)).reshape(-1, factor).max(axis=1)
-        m = min(chunk, len(x) - s)
-        out[s: s + m] = np.maximum(up[s - a: s - a + m], np.abs(x[s: s + m]))
-    return out
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) == 0:
+        return np.zeros(0)
+    up = np.abs(soxr.resample(x, 1, factor, quality="VHQ"))
+    up = np.pad(up, (0, max(0, factor * len(x) - len(up))))[: factor * len(x)]
+    return np.maximum(up.reshape(-1, factor).max(axis=1), np.abs(x)).astype(np.float64)
 
 
 def true_peak_db(x: np.ndarray) -> float:
