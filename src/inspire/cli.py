@@ -43,7 +43,8 @@ def _add_stage_commands(sub) -> None:
 
     train_cli.add_cli(sub, _Formatter)
     # generate: added by the generation stage
-    # curate / lineage: added by the curation stage
+    from inspire import curate
+    curate.add_cli(sub, _Formatter)
     from inspire import compose
     compose.add_cli(sub, _Formatter)
 
