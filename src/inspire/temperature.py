@@ -1,0 +1,149 @@
+"""Temperature schedules: one small grammar for temperature as an expressive control in a clip.
+
+    1.0                      constant
+    0.875:1.15               linear ramp from the first sample of the clip to the last
+    0:0.75,0.5:1.1,1:0.75    breakpoints at fractions of the clip (0..1), linearly interpolated
+    0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds from the start of the clip
+
+Before the first breakpoint and after the last the curve holds its value, so a schedule in
+seconds fits a clip of any length (a longer clip continues at the last value). Every value must
+be a finite number > 0. `parse` raises `UserInputError` naming the spec and what is wrong.
+
+The curve T(t) divides the logits at every sample (`inspire.sample.sample_logits`). Its resolved
+form, written into each clip's sidecar, is the exact piecewise-linear curve as a few points:
+`{"spec", "times_s", "values"}` (linear interpolation between points reproduces every sample).
+
+No torch here: parsing a spec (and `inspire generate --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspire.errors import UserInputError
+
+MAX_POINTS = 200  # most points a resolved curve keeps (a schedule has far fewer breakpoints)
+
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_POINT = re.compile(rf"^\s*({_NUMBER})\s*(s?)\s*:\s*({_NUMBER})\s*$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed temperature schedule.
+
+    `unit` is "fraction" (positions are fractions of the clip, 0..1) or "seconds"; `positions`
+    are strictly increasing, `values` the temperatures there (> 0).
+    """
+
+    spec: str
+    unit: str
+    positions: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def at(self, t_s: np.ndarray, clip_s: float) -> np.ndarray:
+        """Temperatures at times `t_s` (seconds from the start of a clip of `clip_s` seconds)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        x = t / clip_s if self.unit == "fraction" and clip_s > 0 else t
+        if len(self.positions) == 1:
+            return np.full(t.shape, self.values[0])
+        return np.interp(x, self.positions, self.values)
+
+    def curve(self, n_samples: int, sample_rate: int) -> np.ndarray:
+        """(n_samples,) float32: the temperature at every sample of a clip of that length.
+
+        Sample i sits at i / sample_rate seconds; fractions run from the first sample (0) to the
+        last (1), so a ramp ends exactly on its end value.
+        """
+        if n_samples <= 0:
+            return np.zeros(0, dtype=np.float32)
+        t = np.arange(n_samples, dtype=np.float64) / sample_rate
+        last = (n_samples - 1) / sample_rate
+        return self.at(t, last).astype(np.float32)
+
+    def resolved(self, n_samples: int, sample_rate: int, *, offset_s: float = 0.0) -> dict:
+        """The curve for a clip of `n_samples` as JSON: {"spec", "times_s", "values"}.
+
+        The points are the clip's ends plus every breakpoint inside it, so linear interpolation
+        between them gives the curve at every sample exactly. `offset_s` shifts the times (e.g.
+        by an included prime, so times are seconds into the written file).
+        """
+        last = max(n_samples - 1, 0) / sample_rate
+        inner = [p * last if self.unit == "fraction" else p for p in self.positions]
+        times = sorted({0.0, last, *(t for t in inner if 0.0 < t < last)})
+        if len(times) > MAX_POINTS:  # never for a hand-written spec; kept bounded all the same
+            times = list(np.linspace(0.0, last, MAX_POINTS))
+        values = self.at(np.asarray(times), last)
+        return {
+            "spec": self.spec,
+            "times_s": [round(t + offset_s, 6) for t in times],
+            "values": [round(float(v), 6) for v in values],
+        }
+
+
+def parse(spec: str) -> Schedule:
+    """Parse one schedule spec (see the module docstring); UserInputError if it is malformed."""
+    text = str(spec).strip()
+    if not text:
+        raise UserInputError("temperature: empty spec (try 1.0, 0.875:1.15 or 0:0.75,0.5:1.1,1:0.75)")
+    if "," not in text and not re.search(r"s\s*:", text):
+        parts = text.split(":")
+        if len(parts) == 1:
+            return Schedule(text, "fraction", (0.0,), (_value(text, parts[0]),))
+        if len(parts) == 2:
+            return Schedule(text, "fraction", (0.0, 1.0), (_value(text, parts[0]), _value(text, parts[1])))
+        raise UserInputError(
+            f"temperature {text!r}: a ramp is START:END (e.g. 0.875:1.15); for more points use "
+            "POSITION:VALUE pairs separated by commas (e.g. 0:0.75,0.5:1.1,1:0.75)"
+        )
+    positions, values, units = [], [], set()
+    for item in text.split(","):
+        m = _POINT.match(item)
+        if not m:
+            raise UserInputError(
+                f"temperature {text!r}: cannot read breakpoint {item.strip()!r} "
+                "(expected FRACTION:VALUE like 0.5:1.1, or SECONDS s:VALUE like 20s:1.1)"
+            )
+        pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
+        units.add(unit)
+        if not math.isfinite(pos) or pos < 0:
+            raise UserInputError(f"temperature {text!r}: breakpoint position {m.group(1)} must be >= 0")
+        if unit == "fraction" and pos > 1:
+            raise UserInputError(
+                f"temperature {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
+                f"write {m.group(1)}s for seconds)"
+            )
+        positions.append(pos)
+        values.append(_value(text, m.group(3)))
+    if len(units) > 1:
+        raise UserInputError(f"temperature {text!r}: mixes fractions and seconds; use one kind of position")
+    if any(b <= a for a, b in zip(positions, positions[1:])):
+        raise UserInputError(f"temperature {text!r}: breakpoint positions must increase from left to right")
+    return Schedule(text, units.pop(), tuple(positions), tuple(values))
+
+
+def parse_many(specs: list[str] | tuple[str, ...]) -> list[Schedule]:
+    """Parse several specs (a sweep); at least one."""
+    if not specs:
+        raise UserInputError("temperature: give at least one schedule")
+    return [parse(s) for s in specs]
+
+
+def for_clip(schedules: list[Schedule], index: int) -> Schedule:
+    """The schedule of clip `index` in a sweep: clips take the schedules in turn, so every
+    schedule gets an even share of any number of clips and adding clips never reassigns one."""
+    return schedules[index % len(schedules)]
+
+
+def _value(spec: str, text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise UserInputError(f"temperature {spec!r}: {text.strip()!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise UserInputError(f"temperature {spec!r}: temperature must be a number > 0, got {text.strip()}")
+    return v
