@@ -61,9 +61,10 @@ class SearchSettings:
     min_hits: int = 8  # distinct clip landmarks agreeing on one offset propose a passage
     max_gap_s: float = 1.0  # a longer stretch without hits splits a proposal
     min_agreement: float = 0.5  # frames whose band levels correlate this much (smoothed) are copied
+    edge_agreement: float = 0.2  # at a passage's ends, frames agreeing this much still count
     max_dip_s: float = 0.25  # shorter dips below min_agreement do not end a passage
     min_seconds: float = 1.5  # shortest passage reported
-    min_similarity: float = 0.6  # mean correlation over the passage
+    min_similarity: float = 0.5  # mean correlation over the passage (unrelated: ~0-0.1)
 
 
 @dataclass(frozen=True)
@@ -336,7 +337,7 @@ def _loud_frames(x: np.ndarray, sample_rate: int, n_frames: int, *, floor_dbfs: 
 
 def frame_similarity(x_bands: np.ndarray, y_bands: np.ndarray) -> np.ndarray:
     """Per-frame correlation across bands of two aligned (frames, 33) band-level arrays, after
-    flooring each frame 30 dB under its loudest band (where 8-bit mu-law noise lives) and
+    flooring each frame 40 dB under its loudest band (toward 8-bit mu-law's noise) and
     removing each band's local mean (over ~240 ms: the timbre, the gain): what is left is
     which bands rise and fall when - the notes and the rhythm. Near 1 for a copy, near 0 for
     unrelated audio even of the same instrument."""
@@ -344,7 +345,7 @@ def frame_similarity(x_bands: np.ndarray, y_bands: np.ndarray) -> np.ndarray:
 
     def prepare(b):
         e = b.astype(np.float32) * 0.5
-        e = np.maximum(e, e.max(axis=1, keepdims=True) - 30.0)
+        e = np.maximum(e, e.max(axis=1, keepdims=True) - 40.0)
         e -= uniform_filter1d(e, 15, axis=0, mode="nearest")
         return e - e.mean(axis=1, keepdims=True)
 
@@ -395,6 +396,12 @@ def _confirm(index: Index, fp: Fingerprint, loud: np.ndarray, offset: int, a: in
     while end + 1 < above.size and above[end + 1]:
         end += 1
     start, end = _sharpen(sim, start, end)
+    # Frames at the edges of a copy straddle it (and the band means around them mix in
+    # what lies outside), so they agree only weakly: take them in while they agree at all.
+    while start > 0 and max(sim[max(0, start - 2) : start]) > settings.edge_agreement:
+        start -= 1 if sim[start - 1] > settings.edge_agreement else 2
+    while end + 1 < sim.size and max(sim[end + 1 : end + 3]) > settings.edge_agreement:
+        end += 1 if sim[end + 1] > settings.edge_agreement else 2
     if (end - start + 1) * HOP_S < settings.min_seconds:
         return None
     similarity = float(np.clip(sim[start : end + 1].mean(), 0.0, 1.0))
