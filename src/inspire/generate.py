@@ -1,0 +1,766 @@
+"""`inspire generate`: an abundance of clips from a trained run, with expressive temperature.
+
+A job is N clips of S seconds from one checkpoint. Clip i takes the i-th temperature schedule in
+turn (a sweep), its own random stream (seeded from the job seed and i) and, when primed, a prime
+(one file for all clips, or its own random stretch of a training track). Its id is deterministic
+from (checkpoint hash, seed, schedule, index, prime), so the same command makes the same clips.
+
+Output folder (default RUN_DIR/clips/<step>-seed<S>-<seconds>s-<hash of the job>/):
+
+    <id>.wav         16-bit mono audio at the run's sample rate
+    <id>.json        sidecar: what made it (format_version, id, run, checkpoint path/sha256/step,
+                     seed, index, temperature spec and resolved curve, seconds, sample rate,
+                     prime, software, created) -- other stages add keys; they are never dropped
+    <id>.png         the temperature curve (with --plot)
+    manifest.json    the job and every finished clip, rebuilt from the sidecars
+
+Safe for long jobs: audio streams to `.<id>.partial.wav` as it is made (memory does not grow with
+clip length) and is renamed when whole; the sidecar comes after the audio, so a clip with a
+sidecar is finished. Run the same command again to resume: finished clips are skipped.
+`--shard I/N` (or torchrun's RANK/WORLD_SIZE) splits the clips across processes into the same
+folder; the manifest is rebuilt from the sidecars under a file lock, so shards never collide.
+
+No torch at import time (the CLI's --help stays fast): the run functions import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from inspire import __version__
+from inspire import temperature as temp
+from inspire.errors import CheckpointError, DiskFullError, UserInputError
+
+FORMAT_VERSION = 1
+DEFAULT_SECONDS = 30.0
+DEFAULT_PRIME_SECONDS = 4.0
+CPU_BATCH, GPU_BATCH = 64, 512  # default streams at once: GEMMs are efficient from here on
+BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
+# Keys this module writes into a sidecar; any other key (added by later stages) is kept.
+SIDECAR_KEYS = (
+    "format_version", "id", "file", "run", "checkpoint", "seed", "index", "stream_seed", "temperature",
+    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "software", "created",
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Ids and seeds
+
+
+def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: Any = None) -> str:
+    """Deterministic id of a clip: its index (for sorting) and a hash of what makes it."""
+    key = [checkpoint_sha256, int(seed), str(spec), int(index)] + ([prime_key] if prime_key is not None else [])
+    digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
+    return f"{index:04d}-{digest[:8]}"
+
+
+def stream_seed(seed: int, index: int) -> int:
+    """The random-stream seed of clip `index` of a job seeded with `seed` (60 bits, unrelated
+    across indices and seeds, unlike seed + index)."""
+    return int(hashlib.sha256(f"inspire-clip:{int(seed)}:{int(index)}".encode()).hexdigest()[:15], 16)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'I/N' (0 <= I < N) -> (I, N); None -> from torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    if text is None:
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        return (int(os.environ.get("RANK", "0") or 0), world) if world > 1 else (0, 1)
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise UserInputError(f"--shard {text!r}: expected I/N, e.g. 0/4 (shards are numbered from 0)") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserInputError(f"--shard {text}: need 0 <= I < N (shards are numbered from 0)")
+    return i, n
+
+
+# ----------------------------------------------------------------------------------------------
+# What a job is
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One clip to make: everything that decides its audio."""
+
+    index: int
+    id: str
+    seed: int  # the job's seed
+    stream_seed: int  # the seed of this clip's random stream
+    schedule: temp.Schedule
+    prime: dict | None  # {"source", "start_s", "seconds", ...}: the exact stretch, or None
+
+
+@dataclass
+class _Context:
+    """The loaded checkpoint and the settings every clip of a job shares."""
+
+    run_dir: Path
+    model: Any
+    ckpt_path: Path
+    ckpt_sha256: str
+    step: int | None
+    sample_rate: int
+    quantization: str
+    levels: int
+    device: Any
+    prime_cache: dict = field(default_factory=dict)
+
+    @property
+    def checkpoint(self) -> dict:
+        return {"path": str(self.ckpt_path.resolve()), "sha256": self.ckpt_sha256, "step": self.step}
+
+
+def _load(run_dir: Path, checkpoint_path: Path, device: str):
+    import torch
+
+    from inspire import checkpoint as ckpt_mod
+    from inspire.audio import sha256_of
+    from inspire.device import pick_device
+
+    dev = pick_device(device)
+    local = os.environ.get("LOCAL_RANK")
+    if dev.type == "cuda" and dev.index is None and local is not None:
+        dev = torch.device("cuda", int(local))  # torchrun: one GPU per process
+    model, ckpt = ckpt_mod.load_model(checkpoint_path, device=dev)
+    data = ckpt.get("data") or {}
+    try:
+        sr, kind, levels = int(data["sample_rate"]), str(data["quantization"]), int(data["levels"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{checkpoint_path}: holds no data settings (sample_rate, quantization, levels)") from None
+    if levels != model.cfg.levels:
+        raise CheckpointError(f"{checkpoint_path}: data has {levels} levels but the model {model.cfg.levels}")
+    return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels, dev)
+
+
+# ----------------------------------------------------------------------------------------------
+# Priming
+
+
+def _prime_request(prime: str | None, seconds: float, start_s: float | None) -> dict | None:
+    """What --prime asked for, checked (the file is read later, at the run's sample rate)."""
+    if prime is None:
+        return None
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UserInputError(f"--prime-seconds must be > 0, got {seconds}")
+    if start_s is not None and not start_s >= 0:
+        raise UserInputError(f"--prime-start must be >= 0, got {start_s}")
+    if prime == "corpus":
+        return {"source": "corpus", "seconds": float(seconds)}
+    path = Path(prime)
+    if not path.is_file():
+        raise UserInputError(f"--prime {prime}: no such file (give an audio file or 'corpus')")
+    from inspire.audio import sha256_of
+
+    return {"source": str(path.resolve()), "sha256": sha256_of(path), "seconds": float(seconds), "start_s": start_s}
+
+
+def _prepared_file(ctx: _Context, path: str):
+    """A prime file as training data is prepared: read at the run's rate (any format, rate and
+    channel count), DC removed, robust peak normalised, quantized. Cached per path."""
+    if path not in ctx.prime_cache:
+        from inspire.audio import normalize_peak, read_audio, remove_dc
+        from inspire.quantize import quantize
+
+        audio, _ = read_audio(path, sample_rate=ctx.sample_rate)
+        ctx.prime_cache[path] = quantize(normalize_peak(remove_dc(audio)), kind=ctx.quantization, levels=ctx.levels)
+    return ctx.prime_cache[path]
+
+
+def _corpus(ctx: _Context):
+    if "corpus" not in ctx.prime_cache:
+        from inspire.data import load_prepared
+        from inspire.errors import DatasetError
+
+        data = load_prepared(ctx.run_dir)
+        mine = {"sample_rate": ctx.sample_rate, "quantization": ctx.quantization, "levels": ctx.levels}
+        if data.settings.fixed() != mine:
+            raise DatasetError(f"{ctx.run_dir}: prepared data {data.settings.fixed()} differs from the checkpoint's {mine}")
+        ctx.prime_cache["corpus"] = data
+    return ctx.prime_cache["corpus"]
+
+
+def _resolve_prime(ctx: _Context, request: dict | None, rng_seed: int) -> dict | None:
+    """The exact stretch a clip is primed with: {"source", "start_s", "seconds"} (+ track/sha256)."""
+    if request is None:
+        return None
+    sr, want = ctx.sample_rate, max(1, round(request["seconds"] * ctx.sample_rate))
+    if request["source"] == "corpus":
+        if "track" in request:  # already resolved (--again)
+            return dict(request)
+        import numpy as np
+
+        data = _corpus(ctx)
+        segs = data.segments("train") or data.segments("val")
+        lengths = np.array([seg.end - seg.start for _, seg in segs], dtype=np.float64)
+        rng = np.random.default_rng(rng_seed)
+        pick = int(rng.choice(len(segs), p=lengths / lengths.sum()))
+        track, seg = segs[pick]
+        n = min(want, seg.end - seg.start)
+        start = int(rng.integers(seg.start, seg.end - n + 1))
+        return {"source": "corpus", "track": track.id, "start_s": round(start / sr, 6), "seconds": round(n / sr, 6)}
+    q = _prepared_file(ctx, request["source"])
+    if request.get("start_s") is None:
+        start = max(0, q.size - want)
+    else:
+        start = round(request["start_s"] * sr)
+        if start >= q.size:
+            raise UserInputError(f"--prime-start {request['start_s']} s is beyond the end of {request['source']} ({q.size / sr:.2f} s)")
+    n = min(want, q.size - start)
+    return {"source": request["source"], "sha256": request["sha256"], "start_s": round(start / sr, 6), "seconds": round(n / sr, 6)}
+
+
+def _prime_classes(ctx: _Context, prime: dict):
+    """The quantized samples of a resolved prime stretch (np.ndarray of classes)."""
+    sr = ctx.sample_rate
+    start, n = round(prime["start_s"] * sr), round(prime["seconds"] * sr)
+    if prime["source"] == "corpus":
+        data = _corpus(ctx)
+        track = next((t for t in data.tracks if t.id == prime["track"]), None)
+        if track is None:
+            raise UserInputError(f"prime track {prime['track']!r} is no longer in {ctx.run_dir}'s prepared data")
+        return data.array(track)[start : start + n]
+    return _prepared_file(ctx, prime["source"])[start : start + n]
+
+
+def _prime_key(request: dict | None) -> Any:
+    """The part of a clip's id that says how it was primed (None when unprimed)."""
+    if request is None:
+        return None
+    if request["source"] == "corpus":
+        return ["corpus", request["seconds"]]
+    return [request["sha256"], request.get("start_s"), request["seconds"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+
+
+def run_job(
+    run_dir: str | os.PathLike,
+    *,
+    n: int,
+    seconds: float = DEFAULT_SECONDS,
+    temperatures: list[str] | tuple[str, ...] = ("1.0",),
+    seed: int = 0,
+    checkpoint: str = "best",
+    out: str | os.PathLike | None = None,
+    batch_size: int | None = None,
+    prime: str | None = None,
+    prime_seconds: float = DEFAULT_PRIME_SECONDS,
+    prime_start: float | None = None,
+    include_prime: bool = False,
+    device: str = "auto",
+    progress: bool = False,
+    plot: bool = False,
+    shard: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
+
+    Resumes: clips already finished in the folder are skipped. `temperatures`: schedule specs
+    (see inspire.temperature), taken by the clips in turn. `prime`: an audio file or "corpus".
+    `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
+    `force`: replace clips in the folder that were made with other settings instead of refusing.
+    """
+    from inspire.checkpoint import resolve
+
+    run_dir = Path(run_dir)
+    schedules = temp.parse_many(list(temperatures))
+    _check_job(n=n, seconds=seconds, batch_size=batch_size)
+    shard_i, shard_n = parse_shard(shard)
+    prime_req = _prime_request(prime, prime_seconds, prime_start)
+    ctx = _load(run_dir, resolve(run_dir, str(checkpoint)), device)
+
+    job = {
+        "n": n,
+        "seconds": float(seconds),
+        "temperatures": [s.spec for s in schedules],
+        "seed": int(seed),
+        "checkpoint": str(checkpoint),
+        "prime": None if prime_req is None else {k: v for k, v in prime_req.items()},
+        "include_prime": bool(include_prime),
+    }
+    if out is None:
+        key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
+        label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
+        out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
+    plans = []
+    for i in range(shard_i, n, shard_n):
+        s = temp.for_clip(schedules, i)
+        plans.append(
+            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req)), int(seed), stream_seed(seed, i), s, prime_req)
+        )
+    return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
+                    batch_size=batch_size, progress=progress, plot=plot, force=force)
+
+
+def again(
+    run_dir: str | os.PathLike,
+    clip: str,
+    *,
+    seconds: float | None = None,
+    out: str | os.PathLike | None = None,
+    include_prime: bool | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    plot: bool = False,
+    force: bool = False,
+) -> Path:
+    """Regenerate one clip exactly from its id (or sidecar path), optionally longer; return the folder.
+
+    Uses the checkpoint the sidecar names (found by its sha256 among RUN_DIR's checkpoints when
+    the path now holds another), the same seed, index, schedule and prime stretch.
+    """
+    run_dir = Path(run_dir)
+    side_path = find_clip(run_dir, clip)
+    try:
+        side = _read_json(side_path)
+        ck = side["checkpoint"]
+        spec, index, seed = side["temperature"]["spec"], int(side["index"]), int(side["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserInputError(f"{side_path}: not a clip sidecar inspire can regenerate from ({exc})") from None
+    seconds = float(side["seconds"] if seconds is None else seconds)
+    _check_job(n=1, seconds=seconds, batch_size=None)
+    ctx = _load(run_dir, _find_checkpoint(run_dir, ck), device)
+    prime = side.get("prime")
+    if include_prime is None:
+        include_prime = bool(prime and prime.get("included"))
+    prime_req = None if not prime else {k: v for k, v in prime.items() if k != "included"}
+    plan = ClipPlan(index, side["id"], seed, int(side.get("stream_seed", stream_seed(seed, index))), temp.parse(spec), prime_req)
+    if out is None:
+        out = run_dir / "clips" / f"again-{side['id']}-{seconds:g}s"
+    job = {"again": side["id"], "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
+           "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime)}
+    return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
+                    batch_size=1, progress=progress, plot=plot, force=force)
+
+
+def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
+    """A clip's sidecar from its id (searched under RUN_DIR/clips/) or a path to its .json/.wav."""
+    p = Path(clip)
+    if p.suffix in (".json", ".wav") and p.with_suffix(".json").is_file():
+        return p.with_suffix(".json")
+    found = sorted((Path(run_dir) / "clips").glob(f"**/{clip}.json"), key=lambda f: f.stat().st_mtime)
+    found = [f for f in found if f.with_suffix(".wav").is_file()]
+    if not found:
+        raise UserInputError(f"--again {clip}: no clip with that id under {Path(run_dir) / 'clips'}")
+    return found[0]  # the oldest: the original, not a later regeneration
+
+
+def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
+    from inspire.audio import sha256_of
+    from inspire.checkpoint import checkpoint_dir
+
+    path = Path(ck.get("path", ""))
+    if path.is_file() and sha256_of(path) == ck.get("sha256"):
+        return path
+    cdir = checkpoint_dir(run_dir)
+    for cand in sorted(cdir.glob("*.pt")) if cdir.is_dir() else []:
+        if sha256_of(cand) == ck.get("sha256"):
+            return cand
+    raise CheckpointError(
+        f"{run_dir}: the checkpoint this clip was made with (step {ck.get('step')}, sha256 {str(ck.get('sha256'))[:12]}…) "
+        "is no longer there"
+    )
+
+
+def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise UserInputError(f"-n must be at least 1, got {n}")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UserInputError(f"--seconds must be > 0, got {seconds}")
+    if batch_size is not None and batch_size < 1:
+        raise UserInputError(f"--batch-size must be at least 1, got {batch_size}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a job
+
+
+def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
+             batch_size: int | None, progress: bool, plot: bool, force: bool) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
+    _check_folder(out, header, force=force)
+    n_samples = max(1, round(seconds * ctx.sample_rate))
+    pending = []
+    for plan in plans:
+        (out / f".{plan.id}.partial.wav").unlink(missing_ok=True)  # left by a killed run of ours
+        if not _finished(out, plan, ctx, n_samples, include_prime, force=force):
+            pending.append(plan)
+    rebuild_manifest(out, header)
+
+    if batch_size is None:
+        batch_size = GPU_BATCH if ctx.device.type == "cuda" else CPU_BATCH
+    n_batches = math.ceil(len(pending) / batch_size) if pending else 0
+    size = math.ceil(len(pending) / n_batches) if n_batches else 0  # balanced batches
+    bar = _progress(len(plans), len(plans) - len(pending), len(pending) * seconds, enabled=progress)
+    try:
+        for b in range(n_batches):
+            batch = pending[b * size : (b + 1) * size]
+            _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
+            rebuild_manifest(out, header)
+    finally:
+        if bar is not None:
+            bar.close()
+    if plans:
+        done = len(plans) - len(pending)
+        print(f"generate: {len(plans)} clip(s) in {out} ({done} already there)", file=sys.stderr)
+    return out
+
+
+def _progress(total_clips: int, done: int, audio_seconds: float, *, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=round(audio_seconds, 3), unit="s", desc="generating", file=sys.stderr, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+    bar.clips = [done, total_clips]
+    bar.set_postfix_str(f"clips {done}/{total_clips}")
+    return bar
+
+
+def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_samples: int, include_prime: bool,
+                    plot: bool, bar) -> None:
+    import numpy as np
+    import torch
+
+    from inspire import sample
+    from inspire.quantize import dequantize
+
+    model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
+    b = len(batch)
+    primes = [_resolve_prime(ctx, p.prime, p.stream_seed) for p in batch]
+    history = state = None
+    prime_audio = [None] * b
+    if primes[0] is not None:
+        classes = [np.asarray(_prime_classes(ctx, p), dtype=np.int64) for p in primes]
+        if include_prime:
+            prime_audio = [dequantize(c, kind=ctx.quantization, levels=ctx.levels) for c in classes]
+        if all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
+            history, state = sample.prime_state(model, torch.from_numpy(classes[0]).to(dev).unsqueeze(0))
+            history = history.expand(b, -1).contiguous()
+            state.hidden = [h.expand(*h.shape[:-2], b, h.shape[-1]).contiguous() for h in state.hidden]
+        else:
+            longest = max(c.size for c in classes)
+            pad = ctx.levels // 2
+            rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
+            history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev))
+
+    last_s = (n_samples - 1) / sr
+    schedules = [p.schedule for p in batch]
+
+    def temperature(start: int, n: int):
+        t = (start + np.arange(n, dtype=np.float64)) / sr
+        curves = np.stack([s.at(t, last_s) for s in schedules]).astype(np.float32)  # (B, n)
+        return torch.from_numpy(curves).to(dev)
+
+    writers = [_ClipWriter(out / f"{p.id}.wav", sr) for p in batch]
+    try:
+        for w, pa in zip(writers, prime_audio):
+            if pa is not None:
+                w.write(pa)
+        chunks = sample.stream(model, n_samples=n_samples, temperature=temperature, seeds=[p.stream_seed for p in batch],
+                               history=history, state=state, block=BLOCK_SAMPLES)
+        for chunk in chunks:
+            audio = dequantize(chunk.cpu().numpy(), kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
+            for w, row in zip(writers, audio):
+                w.write(row)
+            if bar is not None:
+                bar.update(round(b * audio.shape[1] / sr, 3))
+        for plan, w, prime in zip(batch, writers, primes):
+            w.commit()
+            offset = prime["seconds"] if (prime and include_prime) else 0.0
+            _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset)
+            if plot:
+                _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
+            if bar is not None:
+                bar.clips[0] += 1
+                bar.set_postfix_str(f"clips {bar.clips[0]}/{bar.clips[1]}")
+    finally:
+        for w in writers:
+            w.abort()
+
+
+class _ClipWriter:
+    """Streams one clip to `.<id>.partial.wav`; `commit` renames it to `<id>.wav` once whole."""
+
+    def __init__(self, path: Path, sample_rate: int):
+        import soundfile as sf
+
+        self.path, self.tmp = path, path.with_name(f".{path.stem}.partial.wav")
+        self.file = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV")
+
+    def write(self, x) -> None:
+        import numpy as np
+
+        try:
+            self.file.write(np.clip(x, -1.0, 1.0))
+        except (OSError, RuntimeError) as exc:
+            if getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc).lower():
+                raise DiskFullError(f"{self.path}: disk full while writing; finished clips are intact") from exc
+            raise
+
+    def commit(self) -> None:
+        self.file.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
+        self.file = None
+
+    def abort(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(Exception):
+                self.file.close()
+            self.tmp.unlink(missing_ok=True)
+            self.file = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Sidecars and the manifest
+
+
+def _sidecar(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int, include_prime: bool, offset_s: float) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "id": plan.id,
+        "file": f"{plan.id}.wav",
+        "run": str(ctx.run_dir.resolve()),
+        "checkpoint": ctx.checkpoint,
+        "seed": plan.seed,
+        "index": plan.index,
+        "stream_seed": plan.stream_seed,
+        "temperature": plan.schedule.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        "seconds": round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
+        "samples": n_samples,
+        "sample_rate": ctx.sample_rate,
+        "quantization": ctx.quantization,
+        "levels": ctx.levels,
+        "prime": None if prime is None else {**prime, "included": bool(include_prime)},
+        "software": f"inspire {__version__}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, **kw) -> None:
+    from inspire.files import write_json
+
+    path = out / f"{plan.id}.json"
+    new = _sidecar(ctx, plan, prime, **kw)
+    old = _read_json(path) if path.is_file() else None
+    if isinstance(old, dict):  # keep what later stages added (curation scores, tags...)
+        new = {**{k: v for k, v in old.items() if k not in SIDECAR_KEYS}, **new}
+    write_json(path, new)
+
+
+def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_prime: bool, *, force: bool) -> bool:
+    """Whether the folder already holds this clip, whole and made the same way."""
+    side, wav = out / f"{plan.id}.json", out / f"{plan.id}.wav"
+    if not (side.is_file() and wav.is_file()):
+        return False
+    try:
+        d = _read_json(side)
+        same = (
+            d["samples"] == n_samples
+            and d["checkpoint"]["sha256"] == ctx.ckpt_sha256
+            and d["temperature"]["spec"] == plan.schedule.spec
+            and d["stream_seed"] == plan.stream_seed
+            and bool(d["prime"]) == bool(plan.prime)
+            and (not d["prime"] or bool(d["prime"].get("included")) == bool(include_prime))
+        )
+    except (KeyError, TypeError, ValueError):
+        same = False
+    if same or force:
+        return same
+    raise UserInputError(
+        f"{side} was made with other settings (length, checkpoint or prime); use another --out, or --force to replace it"
+    )
+
+
+def _check_folder(out: Path, header: dict, *, force: bool) -> None:
+    path = out / "manifest.json"
+    if force or not path.is_file():
+        return
+    try:
+        old = _read_json(path)
+        old_job, old_sha = old.get("job", {}), old.get("checkpoint", {}).get("sha256")
+    except (ValueError, AttributeError):
+        return  # unreadable: it is rebuilt from the sidecars
+    job = header["job"]
+    keys = ("seconds", "temperatures", "seed", "prime", "include_prime")
+    diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
+    if old_sha and old_sha != header["checkpoint"]["sha256"]:
+        diff.insert(0, "checkpoint")
+    if diff:
+        raise UserInputError(
+            f"{out} holds another job's clips (different {', '.join(diff)}); use another --out, or --force to add to it"
+        )
+
+
+def rebuild_manifest(out: str | os.PathLike, header: dict) -> dict:
+    """Write DIR/manifest.json = header + every finished clip's summary, from the sidecars.
+
+    Under a file lock, so shards writing into one folder never lose each other's clips.
+    """
+    from inspire.files import write_json
+
+    out = Path(out)
+    with _locked(out / ".manifest.lock"):
+        clips = []
+        for side in out.glob("*.json"):
+            if side.name == "manifest.json" or not side.with_suffix(".wav").is_file():
+                continue
+            try:
+                d = _read_json(side)
+                if d.get("id") != side.stem:
+                    continue
+                clips.append({"id": d["id"], "file": d.get("file", f"{d['id']}.wav"), "seed": d["seed"], "index": d["index"],
+                              "temperature_spec": d["temperature"]["spec"], "seconds": d["seconds"]})
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a clip sidecar
+        clips.sort(key=lambda c: (c["index"], c["id"]))
+        manifest = {"format_version": FORMAT_VERSION, **header, "clips": clips}
+        write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: shards there must not share a folder
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _plot(path: Path, curve: dict, prime_s: float, total_s: float) -> None:
+    """A small picture of a clip's temperature curve, PNG (no pyplot: safe in any process)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from inspire.files import atomic_path
+
+    fig = Figure(figsize=(4.0, 1.6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(curve["times_s"], curve["values"], color="#c0392b", lw=1.5)
+    if prime_s > 0:
+        ax.axvspan(0, prime_s, color="0.85", lw=0)
+        ax.text(prime_s / 2, 0.5, "prime", transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=7)
+    ax.set_xlim(0, max(prime_s + total_s, 1e-3))
+    lo, hi = min(curve["values"]), max(curve["values"])
+    pad = max(0.05, 0.1 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel("seconds", fontsize=7)
+    ax.set_ylabel("temperature", fontsize=7)
+    ax.set_title(curve["spec"], fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+class _Temperatures(argparse.Action):
+    """--temperature may repeat (a sweep); the first use replaces the default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest)
+        items = list(current) if isinstance(current, list) else []
+        items.append(values)
+        setattr(namespace, self.dest, items)
+
+
+def add_cli(sub, formatter_class) -> None:
+    p = sub.add_parser(
+        "generate",
+        formatter_class=formatter_class,
+        help="generate an abundance of clips with expressive temperature",
+        description=(
+            "Generate clips from a trained run. Temperature can move during a clip:\n"
+            "  1.0                      constant\n"
+            "  0.875:1.15               ramp from the start of each clip to its end\n"
+            "  0:0.75,0.5:1.1,1:0.75    breakpoints at fractions of the clip\n"
+            "  0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds\n"
+            "Several --temperature options spread the clips evenly across them (a sweep).\n\n"
+            "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
+            "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
+            "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (made by inspire prepare / train)")
+    p.add_argument("-n", "--clips", type=int, default=8, dest="n", help="number of clips")
+    p.add_argument("--seconds", type=float, default=argparse.SUPPRESS,
+                   help=f"length of each clip in seconds (default: {DEFAULT_SECONDS:g}; with --again, the clip's own length)")
+    p.add_argument("--temperature", "-t", action=_Temperatures, default="1.0", metavar="SPEC",
+                   help="temperature schedule (repeat for a sweep); every value must be > 0")
+    p.add_argument("--checkpoint", default="best", help="best, last, a step number or a path")
+    p.add_argument("--seed", type=int, default=0, help="job seed: the same seed gives the same clips")
+    p.add_argument("--batch-size", type=int, default=argparse.SUPPRESS,
+                   help=f"streams generated at once (default: {CPU_BATCH} on a CPU, {GPU_BATCH} on a GPU, fewer for fewer clips)")
+    p.add_argument("--out", metavar="DIR", default=argparse.SUPPRESS,
+                   help="output folder (default: a folder under RUN_DIR/clips/ named after the job, so a rerun resumes)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--prime", metavar="FILE|corpus", default=None,
+                   help="continue from real audio: an audio file (any format, rate, channels), or 'corpus' for a random "
+                        "stretch of a training track per clip")
+    p.add_argument("--prime-seconds", type=float, default=DEFAULT_PRIME_SECONDS, help="length of the prime")
+    p.add_argument("--prime-start", type=float, default=argparse.SUPPRESS,
+                   help="where the prime starts in FILE, in seconds (default: the last --prime-seconds of the file)")
+    p.add_argument("--include-prime", action="store_true", help="keep the prime at the start of each clip")
+    p.add_argument("--again", metavar="ID", default=None,
+                   help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="make only shard I of N (from 0) of the clips, into the same folder (default: torchrun's RANK/WORLD_SIZE)")
+    p.add_argument("--plot", action="store_true", help="draw each clip's temperature curve beside it (<id>.png)")
+    p.add_argument("--force", action="store_true", help="replace clips in --out that were made with other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    seconds = getattr(args, "seconds", None)
+    out = getattr(args, "out", None)
+    common = dict(out=out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force)
+    start = time.time()
+    if args.again:
+        folder = again(args.run_dir, args.again, seconds=seconds, include_prime=True if args.include_prime else None, **common)
+    else:
+        temps = args.temperature if isinstance(args.temperature, list) else [args.temperature]
+        folder = run_job(
+            args.run_dir, n=args.n, seconds=DEFAULT_SECONDS if seconds is None else seconds, temperatures=temps,
+            seed=args.seed, checkpoint=args.checkpoint, batch_size=getattr(args, "batch_size", None), prime=args.prime,
+            prime_seconds=args.prime_seconds, prime_start=getattr(args, "prime_start", None),
+            include_prime=args.include_prime, shard=args.shard, **common,
+        )
+    print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
+    print(folder)
+    return 0

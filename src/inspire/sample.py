@@ -1,0 +1,260 @@
+"""Sampling from a SampleRNN, sample by sample, for a batch of independent streams.
+
+A few small pure functions plus one loop. Temperature is a tensor `(B,)` or `(B, T)` (one value
+per stream and per sample), or a function giving the next block of it, never a global. Each
+stream draws its random numbers from its own generator seeded by its own seed, so a batch of N
+streams gives what N single runs with the same seeds give (up to float rounding, which can flip
+a draw only when a uniform lands within ~1e-7 of a class boundary). No per-sample host
+synchronisation: the loop only launches tensor ops.
+
+`FastStepper` computes `SampleRNN.step`'s function with fewer, cheaper ops (weights snapshot
+once, fused GRU/LSTM cells, bias-fused GEMMs on pre-transposed weights, an embedding-bag tap
+sum); `stream` uses it by default. `prime_state` warms every tier on real audio with the
+teacher-forced recurrences (whole sequences at once, no sample-level MLP).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from inspire.model import SampleRNN, StepState, samples_to_input
+
+NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
+
+# (B,) constant, (B, n_samples) per sample, or f(start, n) -> (B, n) for the next block.
+Temperature = Union[Tensor, Callable[[int, int], Tensor]]
+
+
+def sample_logits(logits: Tensor, temperature: Tensor, uniform: Tensor) -> Tensor:
+    """Draw one class per row. logits (B, levels); temperature (B,) > 0; uniform (B,) in [0, 1).
+
+    Inverse-CDF sampling of softmax(logits / T): deterministic given `uniform`, which is what
+    makes streams reproducible one by one or in any batch. As T -> 0 this is argmax.
+    """
+    probs = torch.softmax(logits.float() / temperature.unsqueeze(1), dim=-1)
+    cdf = probs.cumsum(dim=-1)
+    target = (uniform * cdf[:, -1]).unsqueeze(1)
+    idx = torch.searchsorted(cdf, target, right=True).squeeze(1)
+    return idx.clamp_(max=logits.shape[-1] - 1)
+
+
+class StreamNoise:
+    """Per-stream uniform random numbers: stream b's sequence depends only on seeds[b]."""
+
+    def __init__(self, seeds: list[int], device: torch.device):
+        self.gens = []
+        for s in seeds:
+            g = torch.Generator()
+            g.manual_seed(int(s) & 0xFFFF_FFFF_FFFF_FFFF)
+            self.gens.append(g)
+        self.device = device
+        self.block: Tensor | None = None
+        self.pos = NOISE_BLOCK
+
+    def next(self) -> Tensor:
+        """(B,) uniforms for the next sample."""
+        if self.pos == NOISE_BLOCK:
+            cols = [torch.rand(NOISE_BLOCK, generator=g) for g in self.gens]
+            self.block = torch.stack(cols, dim=1).to(self.device)  # (NOISE_BLOCK, B)
+            self.pos = 0
+        u = self.block[self.pos]
+        self.pos += 1
+        return u
+
+
+class FastStepper:
+    """`SampleRNN.step` for inference, with far fewer Python-level ops per sample.
+
+    Weights are read once (weight norm, if still on, is evaluated here) and laid out for the
+    kernels that use them: GEMM weights transposed to (in, out) for `torch.addmm` with the bias
+    fused, RNN weights as `torch.gru_cell`/`lstm_cell` take them. Same inputs, same state type
+    (`StepState`), same outputs as `model.step` within float tolerance (tested), so the two can
+    be swapped mid-stream. Rebuild it after the model's weights change.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: SampleRNN):
+        cfg = model.cfg
+        self.cfg, self.lookback, self.levels = cfg, model.lookback, cfg.levels
+        self.lstm = cfg.rnn == "lstm"
+
+        def t(w: Tensor) -> Tensor:  # (out, in) -> (in, out), contiguous, detached
+            return w.detach().t().contiguous()
+
+        self.tiers = []
+        for tier in model.tiers:
+            rnn = tier.rnn
+            cells = [
+                tuple(getattr(rnn, f"{name}_l{i}").detach() for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                for i in range(rnn.num_layers)
+            ]
+            self.tiers.append(
+                {
+                    "frame": tier.frame,
+                    "ratio": tier.ratio,
+                    "w_in": t(tier.input.weight),  # (frame, dim)
+                    "b_in": tier.input.bias.detach(),
+                    "cells": cells,
+                    "w_up": t(tier.upsample.weight),  # (dim, ratio * dim)
+                    "b_up": tier.upsample.bias.detach(),
+                }
+            )
+        mlp = model.mlp
+        self.frame0 = mlp.frame
+        self.taps = mlp.taps.detach().reshape(-1, cfg.dim)  # (frame * levels, dim)
+        self.tap_offsets = mlp.tap_offsets
+        self.w_hidden, self.b_hidden = t(mlp.hidden.weight), mlp.hidden.bias.detach()
+        self.w_out, self.b_out = t(mlp.output.weight), mlp.output.bias.detach()
+        self.model = model
+
+    def start(self, batch: int) -> StepState:
+        return self.model.start(batch)
+
+    def _tier(self, k: int, frame: Tensor, cond: Tensor | None, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """One frame of tier k. frame (B, F) floats, cond (B, dim) or None -> (B, ratio, dim), state."""
+        p = self.tiers[k]
+        x = torch.addmm(p["b_in"], frame, p["w_in"])  # (B, dim)
+        if cond is not None:
+            x += cond
+        layers = []
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(p["cells"]):
+            if self.lstm:
+                h, c = torch.lstm_cell(x, (hidden[0, layer], hidden[1, layer]), w_ih, w_hh, b_ih, b_hh)
+                layers.append(torch.stack((h, c)))
+            else:
+                h = torch.gru_cell(x, hidden[layer], w_ih, w_hh, b_ih, b_hh)
+                layers.append(h)
+            x = h
+        new_hidden = torch.stack(layers, dim=-3)  # (layers, B, dim) or (2, layers, B, dim)
+        up = torch.addmm(p["b_up"], x, p["w_up"]).view(x.shape[0], p["ratio"], -1)  # (B, ratio, dim)
+        return up, new_hidden
+
+    @torch.no_grad()
+    def step(self, history: Tensor, state: StepState) -> tuple[Tensor, StepState]:
+        """One sample. history (B, lookback) integer classes, newest last -> logits (B, levels)."""
+        t, lb = state.t, self.lookback
+        hidden, conds = state.hidden, state.conds
+        fired = False
+        for k in range(len(self.tiers) - 1, -1, -1):
+            p = self.tiers[k]
+            if t % p["frame"]:
+                continue
+            if not fired:
+                hidden, conds, fired = list(hidden), list(conds), True
+            frame = samples_to_input(history[:, lb - p["frame"] :], self.levels)  # (B, F)
+            cond = None
+            if k + 1 < len(self.tiers):
+                cond = conds[k + 1][:, (t // p["frame"]) % self.tiers[k + 1]["ratio"]]  # (B, dim)
+            conds[k], hidden[k] = self._tier(k, frame, cond, hidden[k])
+        prev = history[:, lb - self.frame0 :] + self.tap_offsets  # (B, F1) rows of the tap table
+        a = F.embedding_bag(prev, self.taps, mode="sum")  # (B, dim)
+        a += conds[0][:, t % self.frame0]
+        h = torch.addmm(self.b_hidden, a.relu_(), self.w_hidden).relu_()
+        logits = torch.addmm(self.b_out, h, self.w_out)  # (B, levels)
+        return logits, StepState(t + 1, hidden, conds)
+
+
+@torch.no_grad()
+def prime_state(model: SampleRNN, prime: Tensor) -> tuple[Tensor, StepState]:
+    """Run the model's tiers over prime audio (B, P) classes, warming every recurrent state.
+
+    Returns the last `lookback` samples (the history to continue from) and the state after them:
+    exactly what stepping `model.step` through the prime (teacher-forced) would leave, so a
+    continuation equals generating after those samples had been generated (tested). Tiers are
+    aligned so the continuation starts on a top-tier frame boundary: up to lookback - 1 oldest
+    samples are dropped; a prime shorter than the lookback is padded with silence in front.
+    The frame-level recurrences run over whole sequences at once; the sample-level MLP, which
+    carries no state, is skipped.
+    """
+    lb = model.lookback
+    b, p = prime.shape
+    if p < lb:
+        pad = torch.full((b, lb - p), model.cfg.levels // 2, dtype=prime.dtype, device=prime.device)
+        prime, p = torch.cat([pad, prime], dim=1), lb
+    usable = (p - lb) // lb * lb
+    x = prime[:, p - usable - lb :].long()  # (B, lookback + usable)
+    state = model.start(b)
+    if usable == 0:
+        return x, state
+    xf = samples_to_input(x, model.cfg.levels)
+    hidden: list[Tensor] = list(state.hidden)
+    cond = None
+    for k in reversed(range(len(model.tiers))):
+        tier = model.tiers[k]
+        frames = xf[:, lb - tier.frame : lb - tier.frame + usable].reshape(b, usable // tier.frame, tier.frame)
+        if k > 0:
+            cond, hidden[k] = tier(frames, cond, hidden[k])  # cond: (B, frames of tier k-1, dim)
+        else:  # the bottom tier's upsampled output only feeds the MLP: run its recurrence alone
+            h = tier.input(frames) + cond if cond is not None else tier.input(frames)
+            if tier.kind == "gru":
+                _, hidden[k] = tier.rnn(h, hidden[k])
+            else:
+                _, (hh, cc) = tier.rnn(h, (hidden[k][0], hidden[k][1]))
+                hidden[k] = torch.stack((hh, cc))
+    return x[:, -lb:], StepState(0, hidden, [None] * len(model.tiers))
+
+
+def _temperature_block(temperature: Temperature, start: int, n: int, b: int) -> Tensor:
+    """(n, B) temperatures for samples start..start+n (rows contiguous for the per-sample loop)."""
+    if callable(temperature):
+        block = temperature(start, n)
+    elif temperature.dim() == 1:
+        return temperature.unsqueeze(0).expand(n, b)
+    else:
+        block = temperature[:, start : start + n]
+    if block.shape != (b, n):
+        raise ValueError(f"temperature block has shape {tuple(block.shape)}, expected {(b, n)}")
+    return block.t().contiguous()
+
+
+@torch.inference_mode()
+def stream(
+    model: SampleRNN,
+    *,
+    n_samples: int,
+    temperature: Temperature,
+    seeds: list[int],
+    history: Tensor | None = None,
+    state: StepState | None = None,
+    block: int = 16000,
+    fast: bool = True,
+) -> Iterator[Tensor]:
+    """Generate `n_samples` per stream, yielding (B, <=block) integer classes as they are made.
+
+    temperature: (B,) constant, (B, n_samples), or a function (start, n) -> (B, n) tensor on the
+    model's device, called once per block (so a long clip's curve is never held whole).
+    history/state: where to continue from (from `prime_state`); by default silence and the
+    learned initial state. `fast`: use `FastStepper` (same function as `model.step`).
+    """
+    device = next(model.parameters()).device
+    b, lb = len(seeds), model.lookback
+    if history is None:
+        silence = model.cfg.levels // 2  # the middle class is 0.0 for both quantization kinds
+        history = torch.full((b, lb), silence, dtype=torch.long, device=device)
+    if history.shape != (b, lb):
+        raise ValueError(f"history has shape {tuple(history.shape)}, expected {(b, lb)}")
+    step = FastStepper(model).step if fast else model.step
+    if state is None:
+        state = model.start(b)
+    noise = StreamNoise(seeds, device)
+    done = 0
+    while done < n_samples:
+        n = min(block, n_samples - done)
+        temps = _temperature_block(temperature, done, n, b)  # (n, B)
+        buf = torch.empty((b, lb + n), dtype=torch.long, device=device)
+        buf[:, :lb] = history
+        for t in range(n):
+            logits, state = step(buf[:, t : t + lb], state)
+            buf[:, lb + t] = sample_logits(logits, temps[t], noise.next())
+        history = buf[:, -lb:]
+        done += n
+        yield buf[:, lb:]
+
+
+def generate(model: SampleRNN, *, n_samples: int, temperature: Temperature, seeds: list[int], **kw) -> Tensor:
+    """All of `stream` at once: (B, n_samples) integer classes."""
+    return torch.cat(list(stream(model, n_samples=n_samples, temperature=temperature, seeds=seeds, **kw)), dim=1)
