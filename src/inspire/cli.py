@@ -42,7 +42,8 @@ def _add_stage_commands(sub) -> None:
     from inspire import train_cli
 
     train_cli.add_cli(sub, _Formatter)
-    # generate: added by the generation stage
+    from inspire import generate
+    generate.add_cli(sub, _Formatter)
     from inspire import curate
     curate.add_cli(sub, _Formatter)
     from inspire import compose
