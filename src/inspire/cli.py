@@ -102,7 +102,7 @@ def _add_demo(sub) -> None:
         ),
     )
     p.add_argument("--out", default="inspire-demo", metavar="DIR", help="folder for everything the demo makes")
-    p.add_argument("--train-minutes", type=float, default=2.0, help="wall-clock budget for the demo's training")
+    p.add_argument("--train-minutes", type=float, default=1.5, help="wall-clock budget for the demo's training")
     p.add_argument("--force", action="store_true", help="start over if DIR already holds a demo")
     p.set_defaults(func=_run_demo)
 

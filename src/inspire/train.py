@@ -43,6 +43,7 @@ from inspire.files import atomic_path, write_json, write_text
 from inspire.model import SampleRNN
 
 LN2 = math.log(2.0)
+PLOT_EVERY_S = 20.0  # training.png is redrawn at a validation at most this often (and at the end)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -356,6 +357,9 @@ def train(
         attic = _move_aside(run_dir)
         if attic:
             log(f"restart: the previous run's checkpoints and metrics are kept in {attic}")
+    if dist.main and cdir.is_dir():
+        for stale in cdir.glob(".*.tmp*"):  # half-written files of a process killed mid-save
+            stale.unlink(missing_ok=True)
     dist.barrier()
     last_path = cdir / "last.pt"
     ckpt = checkpoint.load(last_path) if last_path.exists() else None
@@ -467,6 +471,7 @@ def train(
     x_chunk = None
     log_nats, log_n, log_t, log_samples = 0.0, 0, time.monotonic(), 0
     last_val: float | None = None
+    last_plot = -math.inf
     stop_reason = None
     net.train()
     try:
@@ -525,8 +530,9 @@ def train(
                 if row is not None and metrics_f is not None:
                     metrics_f.write(json.dumps(row) + "\n")
                     metrics_f.flush()
-                    if do_val:
+                    if do_val and (stopping or time.monotonic() - last_plot > PLOT_EVERY_S):
                         plot_metrics(run_dir / "metrics.jsonl", run_dir / "training.png", baseline=baseline)
+                        last_plot = time.monotonic()
                 if bar is not None:
                     bar.update(1)
                 if do_ckpt:

@@ -1,0 +1,82 @@
+"""`inspire demo`: the whole journey on the built-in synthetic album, in a few minutes on a CPU.
+
+album (synthesized) -> prepare -> train (tiny preset, a short budget) -> generate clips with a
+rising temperature -> curate (ranked report) -> compose (a short piece). Each stage is the same
+code the real commands run; the demo only picks small settings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from inspire.errors import UserInputError
+
+DEMO_CLIPS = 6
+DEMO_CLIP_SECONDS = 4.0
+DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
+
+
+def _say(msg: str) -> None:
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
+    from inspire import synth
+    from inspire.data import PrepareSettings, prepare, print_table
+
+    if train_minutes <= 0:
+        raise UserInputError(f"--train-minutes must be positive, got {train_minutes}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise UserInputError(f"{out} is not empty: add --force to make the demo again there, or pick another --out")
+        for name in ("album", "run", "piece"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    t0 = time.monotonic()
+
+    _say("1/5 synthesizing the demo album (5 tracks of cold, bright synth textures)")
+    album = synth.write_album(out / "album")
+
+    _say("2/5 preparing it as training data")
+    run = out / "run"
+    manifest = prepare([out / "album"], run, PrepareSettings(), progress=False)
+    print_table(manifest, file=sys.stderr)
+
+    _say(f"3/5 training the tiny model for {train_minutes:g} minutes")
+    from inspire.train import train
+
+    train(run, preset="tiny", max_minutes=train_minutes, train_overrides={"checkpoint_every": 10**9},
+          log_every=10, progress=False)
+
+    _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}")
+    from inspire import generate
+
+    clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,
+                             seed=0, out=run / "clips" / "demo", progress=False)
+
+    _say("   curating them: scores, verdicts, lineage against the album, report.html")
+    from inspire import curate
+
+    curation = curate.curate_folder(clips, run_dir=run, progress=False)
+    kept = sum(1 for c in curation["clips"] if c["verdict"] == "keep")
+
+    _say("5/5 composing a short piece from the keepers")
+    from inspire import compose
+
+    piece_path = out / "piece" / "piece.wav"
+    piece = compose.auto_compose(clips, minutes=0.5, out=piece_path, seed=0)
+
+    minutes = (time.monotonic() - t0) / 60
+    print(f"demo finished in {minutes:.1f} minutes. Open:")
+    print(f"  album          {album[0].parent}/")
+    print(f"  training curve {run / 'training.png'}")
+    print(f"  previews       {run / 'previews'}/")
+    print(f"  clips          {clips}/  ({kept} of {len(curation['clips'])} kept)")
+    print(f"  curation       {clips / 'report.html'}")
+    print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
+          f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
+    print(f"  parts          {len(piece.get('parts', []))}")
+    return 0
