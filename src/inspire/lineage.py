@@ -4,7 +4,10 @@ A landmark fingerprint in the manner of Wang's Shazam paper (2003): spectral pea
 log-magnitude spectrogram (8 kHz, 64-ms window, 16-ms hop) are paired with a few later peaks
 nearby, and each pair (anchor bin, bin difference, frame difference) is a 22-bit hash stored
 with the anchor's frame. A clip's hashes are looked up in the index; copies show up as many
-hits sharing one offset (source frame - clip frame) over a stretch of the clip.
+hits sharing one offset (source frame - clip frame) over a stretch of the clip. Each such
+proposal is then checked frame by frame against the track's stored band levels (33 log-spaced
+bands a frame, `frame_similarity`), which confirms it, sets its ends to the frame and gives
+its similarity.
 
 Why this survives what the model does to audio: peaks are local maxima, so a gain change
 moves none of them; 8-bit mu-law noise sits ~35 dB under the signal, far below the strongest
@@ -13,13 +16,14 @@ with frame difference +-1 and an offset tolerance of +-2 frames absorb; slow dri
 within that tolerance for seconds at a time. Why it does not fire on timbre: a hash records
 *which* frequencies follow *which* at what interval - the notes and their rhythm - while
 timbre shows up only as how many partials there are; different notes from the same
-instrument share hashes by chance only, and chance hits scatter over offsets.
+instrument share hashes by chance only, and chance hits scatter over offsets; the band-level
+check removes each band's local mean (the timbre) before correlating what is left.
 
-Why hand-written: the maintained Python fingerprinting libraries (dejavu, audfprint,
-chromaprint/pyacoustid) identify *whole recordings* against a database server or file
-format of their own; none returns the aligned per-passage timeline (clip span -> track,
-source time) this needs, and none installs without extra services or C builds. The method
-itself is ~150 lines of numpy.
+Why hand-written: the Python fingerprinting libraries (dejavu, audfprint, chromaprint via
+pyacoustid) are built to name *whole recordings* - dejavu needs a database server, chromaprint
+a C library and its fingerprints are tuned to whole-file lookup - and none returns the aligned
+per-passage timeline (clip span -> track, source time, similarity) this needs. The method
+itself is a few hundred lines of numpy.
 
 No torch here; scipy is imported where it is used.
 """
@@ -102,7 +106,7 @@ class Index:
 @dataclass
 class Fingerprint:
     """What one piece of audio contributes: landmark hashes with their anchor frames (sorted
-    by frame) and a 32-bit descriptor per frame."""
+    by frame) and its band levels, one row per 16-ms frame."""
 
     hashes: np.ndarray  # (N,) uint32: anchor bin << 14 | (bin difference + 128) << 6 | frame difference
     anchors: np.ndarray  # (N,) int32 anchor frame
