@@ -68,7 +68,7 @@ class SearchSettings:
     edge_agreement: float = 0.2  # at a passage's ends, frames agreeing this much still count
     max_dip_s: float = 0.25  # shorter dips below min_agreement do not end a passage
     min_seconds: float = 1.5  # shortest passage reported
-    min_similarity: float = 0.5  # mean correlation over the passage (unrelated: ~0-0.1)
+    min_similarity: float = 0.35  # mean correlation over the passage (unrelated: ~0-0.1; mu-law copy of mu-law data: ~0.5)
 
 
 @dataclass(frozen=True)
