@@ -51,7 +51,7 @@ BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 # Keys this module writes into a sidecar; any other key (added by later stages) is kept.
 SIDECAR_KEYS = (
     "format_version", "id", "file", "run", "checkpoint", "seed", "index", "stream_seed", "temperature",
-    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "software", "created",
+    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "int8", "software", "created",
 )
 
 
@@ -115,6 +115,7 @@ class _Context:
     quantization: str
     levels: int
     device: Any
+    stepper: Any = None  # inspire.sample.FastStepper, built once per job
     prime_cache: dict = field(default_factory=dict)
 
     @property
@@ -122,10 +123,11 @@ class _Context:
         return {"path": str(self.ckpt_path.resolve()), "sha256": self.ckpt_sha256, "step": self.step}
 
 
-def _load(run_dir: Path, checkpoint_path: Path, device: str):
+def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = False):
     import torch
 
     from inspire import checkpoint as ckpt_mod
+    from inspire.sample import FastStepper
     from inspire.audio import sha256_of
     from inspire.device import pick_device
 
@@ -141,7 +143,10 @@ def _load(run_dir: Path, checkpoint_path: Path, device: str):
         raise CheckpointError(f"{checkpoint_path}: holds no data settings (sample_rate, quantization, levels)") from None
     if levels != model.cfg.levels:
         raise CheckpointError(f"{checkpoint_path}: data has {levels} levels but the model {model.cfg.levels}")
-    return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels, dev)
+    if int8 and dev.type != "cpu":
+        raise UserInputError(f"--int8 runs on the CPU only (device is {dev})")
+    return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels, dev,
+                    FastStepper(model, int8=int8))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,6 +271,8 @@ def run_job(
     plot: bool = False,
     shard: str | None = None,
     force: bool = False,
+    int8: bool = False,
+    threads: int | None = None,
 ) -> Path:
     """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
 
@@ -273,6 +280,8 @@ def run_job(
     (see inspire.temperature), taken by the clips in turn. `prime`: an audio file or "corpus".
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
+    `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
+    `threads`: CPU threads (None: the faster of one and all, measured at the start).
     """
     from inspire.checkpoint import resolve
 
@@ -281,7 +290,7 @@ def run_job(
     _check_job(n=n, seconds=seconds, batch_size=batch_size)
     shard_i, shard_n = parse_shard(shard)
     prime_req = _prime_request(prime, prime_seconds, prime_start)
-    ctx = _load(run_dir, resolve(run_dir, str(checkpoint)), device)
+    ctx = _load(run_dir, resolve(run_dir, str(checkpoint)), device, int8=int8)
 
     job = {
         "n": n,
@@ -291,9 +300,11 @@ def run_job(
         "checkpoint": str(checkpoint),
         "prime": None if prime_req is None else {k: v for k, v in prime_req.items()},
         "include_prime": bool(include_prime),
+        "int8": bool(int8),
     }
     if out is None:
         key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
+        key += ["int8"] if int8 else []
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
@@ -304,7 +315,7 @@ def run_job(
             ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req)), int(seed), stream_seed(seed, i), s, prime_req)
         )
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
-                    batch_size=batch_size, progress=progress, plot=plot, force=force)
+                    batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
 
 
 def again(
@@ -318,6 +329,8 @@ def again(
     progress: bool = False,
     plot: bool = False,
     force: bool = False,
+    int8: bool | None = None,
+    threads: int | None = None,
 ) -> Path:
     """Regenerate one clip exactly from its id (or sidecar path), optionally longer; return the folder.
 
@@ -334,7 +347,9 @@ def again(
         raise UserInputError(f"{side_path}: not a clip sidecar inspire can regenerate from ({exc})") from None
     seconds = float(side["seconds"] if seconds is None else seconds)
     _check_job(n=1, seconds=seconds, batch_size=None)
-    ctx = _load(run_dir, _find_checkpoint(run_dir, ck), device)
+    if int8 is None:
+        int8 = bool(side.get("int8", False))
+    ctx = _load(run_dir, _find_checkpoint(run_dir, ck), device, int8=int8)
     prime = side.get("prime")
     if include_prime is None:
         include_prime = bool(prime and prime.get("included"))
@@ -343,9 +358,9 @@ def again(
     if out is None:
         out = run_dir / "clips" / f"again-{side['id']}-{seconds:g}s"
     job = {"again": side["id"], "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
-           "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime)}
+           "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
-                    batch_size=1, progress=progress, plot=plot, force=force)
+                    batch_size=1, progress=progress, plot=plot, force=force, threads=threads)
 
 
 def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
@@ -391,7 +406,7 @@ def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
 
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
-             batch_size: int | None, progress: bool, plot: bool, force: bool) -> Path:
+             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
@@ -407,6 +422,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         batch_size = GPU_BATCH if ctx.device.type == "cuda" else CPU_BATCH
     n_batches = math.ceil(len(pending) / batch_size) if pending else 0
     size = math.ceil(len(pending) / n_batches) if n_batches else 0  # balanced batches
+    threads_before = _set_threads(ctx, size, threads) if pending else None
     bar = _progress(len(plans), len(plans) - len(pending), len(pending) * seconds, enabled=progress)
     try:
         for b in range(n_batches):
@@ -416,10 +432,48 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
     finally:
         if bar is not None:
             bar.close()
+        if threads_before is not None:
+            import torch
+
+            torch.set_num_threads(threads_before)
     if plans:
         done = len(plans) - len(pending)
         print(f"generate: {len(plans)} clip(s) in {out} ({done} already there)", file=sys.stderr)
     return out
+
+
+def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
+    """Set torch's CPU threads for the job; return the previous count (to restore) or None.
+
+    None = measure: a few steps with one thread and with all, keep the faster. On a CPU shared
+    with other processes, several OpenMP threads per step can be many times slower than one
+    (a thread descheduled at every barrier), while on an idle machine they are faster.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if ctx.device.type != "cpu":
+        return None
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+        return before
+    if before <= 1:
+        return None
+    from inspire import sample
+
+    lb = ctx.model.lookback
+    n = max(2 * lb, 64)
+    timings = {}
+    for candidate in (before, 1, before):  # the first run also warms caches for the others
+        torch.set_num_threads(candidate)
+        start = time.perf_counter()
+        for _ in sample.stream(ctx.model, n_samples=n, temperature=torch.ones(batch, device=ctx.device),
+                               seeds=list(range(batch)), stepper=ctx.stepper, block=n):
+            pass
+        timings[candidate] = time.perf_counter() - start
+    best = min(timings, key=timings.get)
+    torch.set_num_threads(best)
+    return before
 
 
 def _progress(total_clips: int, done: int, audio_seconds: float, *, enabled: bool):
@@ -475,7 +529,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             if pa is not None:
                 w.write(pa)
         chunks = sample.stream(model, n_samples=n_samples, temperature=temperature, seeds=[p.stream_seed for p in batch],
-                               history=history, state=state, block=BLOCK_SAMPLES)
+                               history=history, state=state, block=BLOCK_SAMPLES, stepper=ctx.stepper)
         for chunk in chunks:
             audio = dequantize(chunk.cpu().numpy(), kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
             for w, row in zip(writers, audio):
@@ -551,6 +605,7 @@ def _sidecar(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: in
         "quantization": ctx.quantization,
         "levels": ctx.levels,
         "prime": None if prime is None else {**prime, "included": bool(include_prime)},
+        "int8": bool(ctx.stepper is not None and ctx.stepper.int8),
         "software": f"inspire {__version__}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -580,6 +635,7 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
             and d["temperature"]["spec"] == plan.schedule.spec
             and d["stream_seed"] == plan.stream_seed
             and bool(d["prime"]) == bool(plan.prime)
+            and bool(d.get("int8", False)) == bool(ctx.stepper.int8)
             and (not d["prime"] or bool(d["prime"].get("included")) == bool(include_prime))
         )
     except (KeyError, TypeError, ValueError):
@@ -601,7 +657,7 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
     except (ValueError, AttributeError):
         return  # unreadable: it is rebuilt from the sidecars
     job = header["job"]
-    keys = ("seconds", "temperatures", "seed", "prime", "include_prime")
+    keys = ("seconds", "temperatures", "seed", "prime", "include_prime", "int8")
     diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
     if old_sha and old_sha != header["checkpoint"]["sha256"]:
         diff.insert(0, "checkpoint")
@@ -740,6 +796,12 @@ def add_cli(sub, formatter_class) -> None:
                    help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="make only shard I of N (from 0) of the clips, into the same folder (default: torchrun's RANK/WORLD_SIZE)")
+    p.add_argument("--int8", action="store_true",
+                   help="opt-in, CPU only: int8 weights for the big matrices (about 3x faster; the sampled distribution "
+                        "moves slightly, so clips differ from fp32 ones)")
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
+                   help="CPU threads (default: measured at the start, the faster of one and all cores: several "
+                        "threads are slower on a CPU busy with other work)")
     p.add_argument("--plot", action="store_true", help="draw each clip's temperature curve beside it (<id>.png)")
     p.add_argument("--force", action="store_true", help="replace clips in --out that were made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -749,7 +811,8 @@ def add_cli(sub, formatter_class) -> None:
 def _run_cli(args) -> int:
     seconds = getattr(args, "seconds", None)
     out = getattr(args, "out", None)
-    common = dict(out=out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force)
+    common = dict(out=out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force,
+                  int8=True if args.int8 else None, threads=getattr(args, "threads", None))
     start = time.time()
     if args.again:
         folder = again(args.run_dir, args.again, seconds=seconds, include_prime=True if args.include_prime else None, **common)
@@ -759,7 +822,7 @@ def _run_cli(args) -> int:
             args.run_dir, n=args.n, seconds=DEFAULT_SECONDS if seconds is None else seconds, temperatures=temps,
             seed=args.seed, checkpoint=args.checkpoint, batch_size=getattr(args, "batch_size", None), prime=args.prime,
             prime_seconds=args.prime_seconds, prime_start=getattr(args, "prime_start", None),
-            include_prime=args.include_prime, shard=args.shard, **common,
+            include_prime=args.include_prime, shard=args.shard, **{**common, "int8": bool(args.int8)},
         )
     print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
     print(folder)
