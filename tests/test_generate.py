@@ -283,6 +283,13 @@ def test_prime_file_other_rate_and_channels(run, tmp_path):
         assert p["seconds"] == pytest.approx(0.02) and p["start_s"] == pytest.approx(0.03, abs=1e-3)
         assert len(_wav(out / c["file"])) == round(0.02 * SR) + round(0.01 * SR)
         assert side["temperature"]["times_s"][0] == pytest.approx(0.02)  # times are in the file
+    # --again finds the same prime stretch; a changed prime file is refused.
+    cid = man["clips"][1]["id"]
+    again = generate.again(run, str(out / f"{cid}.json"), out=tmp_path / "again")
+    assert np.array_equal(_wav(again / f"{cid}.wav"), _wav(out / f"{cid}.wav"))
+    sf.write(str(path), stereo[::-1], 22050)
+    with pytest.raises(UserInputError, match="changed"):
+        generate.again(run, str(out / f"{cid}.json"), out=tmp_path / "again2")
     # The prime changes the continuation (vs unprimed clips of the same seeds).
     plain = generate.run_job(run, n=2, seconds=0.01, temperatures=["1.0"], out=tmp_path / "u")
     a = _wav(out / man["clips"][0]["file"])[round(0.02 * SR):]

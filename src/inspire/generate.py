@@ -354,6 +354,14 @@ def again(
     if include_prime is None:
         include_prime = bool(prime and prime.get("included"))
     prime_req = None if not prime else {k: v for k, v in prime.items() if k != "included"}
+    if prime_req and prime_req["source"] != "corpus":
+        from inspire.audio import sha256_of
+
+        path = Path(prime_req["source"])
+        if not path.is_file():
+            raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
+        if prime_req.get("sha256") and sha256_of(path) != prime_req["sha256"]:
+            raise UserInputError(f"{side_path}: its prime file {path} has changed since; the clip cannot be made again")
     plan = ClipPlan(index, side["id"], seed, int(side.get("stream_seed", stream_seed(seed, index))), temp.parse(spec), prime_req)
     if out is None:
         out = run_dir / "clips" / f"again-{side['id']}-{seconds:g}s"
@@ -794,7 +802,7 @@ def add_cli(sub, formatter_class) -> None:
     p.add_argument("--include-prime", action="store_true", help="keep the prime at the start of each clip")
     p.add_argument("--again", metavar="ID", default=None,
                    help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
-    p.add_argument("--shard", metavar="I/N", default=None,
+    p.add_argument("--shard", metavar="I/N", default=argparse.SUPPRESS,
                    help="make only shard I of N (from 0) of the clips, into the same folder (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--int8", action="store_true",
                    help="opt-in, CPU only: int8 weights for the big matrices (about 3x faster; the sampled distribution "
@@ -822,7 +830,7 @@ def _run_cli(args) -> int:
             args.run_dir, n=args.n, seconds=DEFAULT_SECONDS if seconds is None else seconds, temperatures=temps,
             seed=args.seed, checkpoint=args.checkpoint, batch_size=getattr(args, "batch_size", None), prime=args.prime,
             prime_seconds=args.prime_seconds, prime_start=getattr(args, "prime_start", None),
-            include_prime=args.include_prime, shard=args.shard, **{**common, "int8": bool(args.int8)},
+            include_prime=args.include_prime, shard=getattr(args, "shard", None), **{**common, "int8": bool(args.int8)},
         )
     print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
     print(folder)
