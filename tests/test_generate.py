@@ -348,7 +348,6 @@ def test_clear_errors(run, tmp_path):
 
 
 def _cli(argv):
-    pytest.importorskip("inspire.train_cli")  # cli.py registers every stage's commands
     from inspire import cli
 
     return cli.main(argv)

@@ -14,13 +14,16 @@ from pathlib import Path
 
 from inspire.errors import UserInputError
 
-DEMO_CLIPS = 6
-DEMO_CLIP_SECONDS = 4.0
+DEMO_CLIPS = 8
+DEMO_CLIP_SECONDS = 5.0
 DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
 
 
+_T0 = time.monotonic()
+
+
 def _say(msg: str) -> None:
-    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+    print(f"[demo {time.monotonic() - _T0:5.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
@@ -35,7 +38,8 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
             raise UserInputError(f"{out} is not empty: add --force to make the demo again there, or pick another --out")
         for name in ("album", "run", "piece"):
             shutil.rmtree(out / name, ignore_errors=True)
-    t0 = time.monotonic()
+    global _T0
+    t0 = _T0 = time.monotonic()
 
     _say("1/5 synthesizing the demo album (5 tracks of cold, bright synth textures)")
     album = synth.write_album(out / "album")
