@@ -18,6 +18,28 @@ def write(path, x: np.ndarray, sr: int, **kw) -> str:
     return str(path)
 
 
+def note(freq: float, seconds: float, *, decay: float = 4.0, sr: int = 16000) -> np.ndarray:
+    """One synthetic instrument note: six decaying harmonics with a 5 ms attack."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(0.6**h * np.sin(2 * np.pi * freq * (h + 1) * t) for h in range(6))
+    return (y * np.exp(-decay * t) * np.minimum(1.0, t * 200)).astype(np.float32)
+
+
+def melody(seconds: float, seed: int, *, sr: int = 16000) -> np.ndarray:
+    """A varied, musical clip: that instrument playing random notes of a minor scale."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int((seconds + 1) * sr), np.float32)
+    pos = 0
+    while pos < seconds * sr:
+        length = rng.choice([0.125, 0.25, 0.25, 0.375, 0.5])
+        freq = 110 * 2 ** (rng.choice([0, 2, 3, 5, 7, 8, 10, 12, 14, 15]) / 12) * rng.choice([1, 2, 2, 4])
+        n = note(freq, length + 0.3, decay=rng.uniform(2, 6), sr=sr)
+        out[pos : pos + n.size] += n * rng.uniform(0.3, 0.8)
+        pos += int(length * sr)
+    out = out[: int(seconds * sr)]
+    return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
 @pytest.fixture
 def album(tmp_path):
     """Three short 'tracks' (2-3 s each) of distinct tones, as 16 kHz WAV files."""

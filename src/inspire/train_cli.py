@@ -51,9 +51,20 @@ def add_cli(sub, formatter_class) -> None:
         for f in fields(cls):
             if f.name in _FROM_DATA:
                 continue
-            doc = _FIELD_HELP.get(f.name, f.name.replace("_", " "))
+            doc = _FIELD_HELP.get(f.name, f.name.replace("_", " ")) + _preset_values(cls, f.name)
             group.add_argument(_flag(f.name), dest=f"cfg_{f.name}", metavar=f.name.upper(), default=None, help=doc)
     p.set_defaults(func=_run)
+
+
+def _preset_values(cls, name: str) -> str:
+    """' (tiny: 128, small: 512, ...)' or ' (all presets: 0.001)'; '%(default).0s' tells argparse
+    the default is already shown (it would print 'default: None')."""
+    part = "model" if cls is ModelConfig else "train"
+    values = {p.name: getattr(getattr(p, part), name) for p in PRESETS.values()}
+    show = lambda v: ",".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
+    if len(set(map(show, values.values()))) == 1:
+        return f" (all presets: {show(next(iter(values.values())))})%(default).0s"
+    return " (" + ", ".join(f"{k}: {show(v)}" for k, v in values.items()) + ")%(default).0s"
 
 
 _FIELD_HELP = {
