@@ -18,7 +18,7 @@ Quality: prepares the dev corpus (4 songs, 798 s; one song held out for validati
 memoryless baseline (the entropy of the quantized values). Reference: 5.88 bits after 10 minutes
 for the 2017 model on the same songs (memoryless 6.9, linear quantization). Bits depend on the
 quantization (mu-law spreads music over more levels: a higher baseline), so compare the distance
-below the baseline, or run with --quantization linear.
+below the baseline, or run with --quantization linear --normalize none (the reference's set-up).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def train_throughput(name: str, *, batch: int, steps: int, warmup: int = 2) -> t
     return batch * seq * steps / dt, p.model
 
 
-def quality(minutes: float, quantization: str) -> None:
+def quality(minutes: float, quantization: str, normalize: str) -> None:
     from inspire.data import PrepareSettings, prepare
     from inspire.train import train
 
@@ -76,13 +76,13 @@ def quality(minutes: float, quantization: str) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        prepare([CORPUS], run, PrepareSettings(quantization=quantization), progress=False)
+        prepare([CORPUS], run, PrepareSettings(quantization=quantization, normalize=normalize), progress=False)
         t0 = time.monotonic()
         train(run, preset="small", max_minutes=minutes, previews=False, progress=False, log_every=20,
               train_overrides={"val_every": 500, "checkpoint_every": 10**9})
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         val = [r for r in rows if "val_bits" in r]
-        print(f"\nquality: small, {quantization} quantization, {minutes:g} min wall ({time.monotonic() - t0:.0f} s incl. validation), "
+        print(f"\nquality: small, {quantization} quantization, normalize {normalize}, {minutes:g} min wall ({time.monotonic() - t0:.0f} s incl. validation), "
               f"{rows[-1]['step']} steps")
         for r in val:
             print(f"  step {r['step']:>5}  {r['elapsed_s']:7.0f} s  validation {r['val_bits']:.3f} bits/sample")
@@ -97,6 +97,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock minutes for the quality run")
     ap.add_argument("--quantization", default="mu-law", choices=["mu-law", "linear"],
                     help="how the corpus is quantized (the 2017 reference quantized linearly)")
+    ap.add_argument("--normalize", default="peak", choices=["peak", "none"],
+                    help="per-track level normalisation (the 2017 reference used the files' own levels)")
     ap.add_argument("--skip-throughput", action="store_true", help="only the quality run")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -109,7 +111,7 @@ def main() -> None:
         print(f"train {name:<8} batch {batch:>3}: {rate:8.0f} samples/s  ({rate / REFERENCE[name]:.1f}x the 2017 "
               f"reference {REFERENCE[name]:.0f})  {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f} % of peak")
     if args.quality:
-        quality(args.minutes, args.quantization)
+        quality(args.minutes, args.quantization, args.normalize)
 
 
 if __name__ == "__main__":

@@ -203,3 +203,17 @@ def test_every_subcommand_has_complete_help(capsys):
         for action in p._actions:
             if action.dest != "help":
                 assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_normalize_none_keeps_each_tracks_level(tmp_path):
+    write(tmp_path / "src/loud.wav", sine(440, 2.0, 16000, amp=0.8), 16000)
+    write(tmp_path / "src/quiet.wav", sine(440, 2.0, 16000, amp=0.1), 16000)
+    peaks = {}
+    for mode in ("peak", "none"):
+        prepare([tmp_path / "src"], tmp_path / mode, PrepareSettings(normalize=mode), progress=False)
+        prep = load_prepared(tmp_path / mode)
+        peaks[mode] = {t.name: float(np.abs(prep.audio(t)).max()) for t in prep.tracks}
+    assert peaks["peak"]["loud"] == pytest.approx(peaks["peak"]["quiet"], rel=0.05)  # both brought up
+    assert peaks["none"]["quiet"] == pytest.approx(0.1, rel=0.05) and peaks["none"]["loud"] == pytest.approx(0.8, rel=0.05)
+    with pytest.raises(DatasetError, match="normalize none \\(asked peak\\)"):
+        prepare([tmp_path / "src"], tmp_path / "none", PrepareSettings(), progress=False)

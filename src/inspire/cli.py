@@ -68,6 +68,12 @@ def _add_prepare(sub) -> None:
     p.add_argument("--quantization", choices=["mu-law", "linear"], default="mu-law", help="quantization kind")
     p.add_argument("--levels", type=int, default=256, help="number of quantization levels (softmax size)")
     p.add_argument(
+        "--normalize",
+        choices=["peak", "none"],
+        default="peak",
+        help="level per track: peak brings each track's robust peak near full scale; none keeps the tracks' own levels",
+    )
+    p.add_argument(
         "--val-fraction",
         type=float,
         default=0.1,
@@ -85,6 +91,7 @@ def _run_prepare(args) -> int:
         quantization=args.quantization,
         levels=args.levels,
         val_fraction=args.val_fraction,
+        normalize=args.normalize,
     )
     manifest = prepare(args.sources, args.run, settings, progress=not args.quiet)
     print_table(manifest)

@@ -28,6 +28,7 @@ from inspire.files import atomic_path, read_json, write_json
 from inspire.quantize import KINDS, dequantize, quantize
 
 FORMAT_VERSION = 1
+NORMALIZE = ("peak", "none")
 MIN_SECONDS = 1.0  # shorter clips are skipped: too short to train on or to validate with
 SINGLE_TRACK_GAP_SECONDS = 1.0  # gap between training and validation stretches of a lone track
 
@@ -40,6 +41,7 @@ class PrepareSettings:
     quantization: str = "mu-law"  # "mu-law" or "linear"
     levels: int = 256  # quantization classes = softmax size
     val_fraction: float = 0.1  # share of tracks held out (at least one)
+    normalize: str = "peak"  # "peak": each track's robust peak to -0.45 dBFS; "none": keep levels
 
     def __post_init__(self) -> None:
         if not 1000 <= self.sample_rate <= 192000:
@@ -50,10 +52,27 @@ class PrepareSettings:
             raise UserInputError(f"--levels must be between 2 and 65536, got {self.levels}")
         if not 0.0 < self.val_fraction < 1.0:
             raise UserInputError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
+        if self.normalize not in NORMALIZE:
+            raise UserInputError(f"--normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}")
 
     def fixed(self) -> dict:
         """The settings a run cannot change once data exists."""
-        return {"sample_rate": self.sample_rate, "quantization": self.quantization, "levels": self.levels}
+        return {"sample_rate": self.sample_rate, "quantization": self.quantization, "levels": self.levels,
+                "normalize": self.normalize}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "PrepareSettings":
+        """Settings as stored in a manifest or checkpoint (older ones lack `normalize`: peak)."""
+        return cls(d["sample_rate"], d["quantization"], d["levels"], d.get("val_fraction", 0.1), d.get("normalize", "peak"))
+
+
+def condition(audio: np.ndarray, settings: PrepareSettings) -> np.ndarray:
+    """Mono float audio at the run's rate -> the run's classes, exactly as training data is made:
+    DC removed, level normalised (unless normalize is 'none'), quantized."""
+    audio = remove_dc(audio)
+    if settings.normalize == "peak":
+        audio = normalize_peak(audio)
+    return quantize(audio, kind=settings.quantization, levels=settings.levels)
 
 
 @dataclass(frozen=True)
@@ -102,8 +121,7 @@ class PreparedData:
             raise DatasetError(f"{self.run_dir}: no prepared data (run `inspire prepare SOURCE... --run {self.run_dir}` first)")
         try:
             self.manifest = read_json(path)
-            s = self.manifest["settings"]
-            self.settings = PrepareSettings(s["sample_rate"], s["quantization"], s["levels"], s.get("val_fraction", 0.1))
+            self.settings = PrepareSettings.from_json(self.manifest["settings"])
             self.tracks = [Track.from_json(t) for t in self.manifest["tracks"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise DatasetError(f"{path}: unreadable manifest ({exc})") from exc
@@ -151,7 +169,7 @@ def prepare(sources, run_dir: str | Path, settings: PrepareSettings, *, progress
 
     old = read_json(manifest_path) if manifest_path.exists() else None
     if old is not None:
-        fixed = {k: old["settings"][k] for k in ("sample_rate", "quantization", "levels")}
+        fixed = PrepareSettings.from_json(old["settings"]).fixed()
         if fixed != settings.fixed():
             diff = ", ".join(f"{k} {fixed[k]} (asked {settings.fixed()[k]})" for k in fixed if fixed[k] != settings.fixed()[k])
             raise DatasetError(
@@ -208,8 +226,7 @@ def _prepare_one(path: Path, digest: str, data_dir: Path, settings: PrepareSetti
     seconds = audio.size / settings.sample_rate
     if seconds < MIN_SECONDS:
         raise AudioReadError(f"{path}: too short ({seconds:.2f} s; at least {MIN_SECONDS:g} s needed)")
-    audio = normalize_peak(remove_dc(audio))
-    q = quantize(audio, kind=settings.quantization, levels=settings.levels)
+    q = condition(audio, settings)
     track_id = f"{_slug(path.stem)}-{digest[:8]}"
     n = 2
     while track_id in taken:

@@ -116,7 +116,14 @@ class _Context:
     levels: int
     device: Any
     stepper: Any = None  # inspire.sample.FastStepper, built once per job
+    normalize: str = "peak"  # how the run's data was level-normalised (see inspire.data.condition)
     prime_cache: dict = field(default_factory=dict)
+
+    @property
+    def settings(self):
+        from inspire.data import PrepareSettings
+
+        return PrepareSettings(self.sample_rate, self.quantization, self.levels, normalize=self.normalize)
 
     @property
     def checkpoint(self) -> dict:
@@ -146,7 +153,7 @@ def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = Fal
     if int8 and dev.type != "cpu":
         raise UserInputError(f"--int8 runs on the CPU only (device is {dev})")
     return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels, dev,
-                    FastStepper(model, int8=int8))
+                    FastStepper(model, int8=int8), normalize=str(data.get("normalize", "peak")))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,13 +180,13 @@ def _prime_request(prime: str | None, seconds: float, start_s: float | None) -> 
 
 def _prepared_file(ctx: _Context, path: str):
     """A prime file as training data is prepared: read at the run's rate (any format, rate and
-    channel count), DC removed, robust peak normalised, quantized. Cached per path."""
+    channel count), then `inspire.data.condition` with the run's settings. Cached per path."""
     if path not in ctx.prime_cache:
-        from inspire.audio import normalize_peak, read_audio, remove_dc
-        from inspire.quantize import quantize
+        from inspire.audio import read_audio
+        from inspire.data import condition
 
         audio, _ = read_audio(path, sample_rate=ctx.sample_rate)
-        ctx.prime_cache[path] = quantize(normalize_peak(remove_dc(audio)), kind=ctx.quantization, levels=ctx.levels)
+        ctx.prime_cache[path] = condition(audio, ctx.settings)
     return ctx.prime_cache[path]
 
 
@@ -189,7 +196,7 @@ def _corpus(ctx: _Context):
         from inspire.errors import DatasetError
 
         data = load_prepared(ctx.run_dir)
-        mine = {"sample_rate": ctx.sample_rate, "quantization": ctx.quantization, "levels": ctx.levels}
+        mine = ctx.settings.fixed()
         if data.settings.fixed() != mine:
             raise DatasetError(f"{ctx.run_dir}: prepared data {data.settings.fixed()} differs from the checkpoint's {mine}")
         ctx.prime_cache["corpus"] = data
