@@ -54,7 +54,8 @@ def test_training_writes_metrics_checkpoints_previews_and_plot(run):
     best = checkpoint.load(ckpts / "best.pt")
     assert best["val_bits"] == pytest.approx(min(r["val_bits"] for r in val if r["step"] in (4, 8, 9)), abs=1e-5)
     assert sorted(p.name for p in (run / "previews").iterdir()) == ["step-00000004", "step-00000008", "step-00000009"]
-    assert len(list((run / "previews/step-00000009").glob("*.wav"))) == 2
+    assert sorted(p.name for p in (run / "previews/step-00000009").glob("*.wav")) == [
+        "temperature-0.80.wav", "temperature-0.95.wav", "temperature-1.10.wav"]
     assert (run / "training.png").stat().st_size > 1000
     assert json.loads((run / "config.json").read_text())["model"]["frame_sizes"] == [4, 2]
 

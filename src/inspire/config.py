@@ -79,7 +79,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # step checkpoints kept besides last.pt and best.pt
     val_seconds: float = 60.0  # at most this much validation audio per evaluation
     preview_seconds: float = 3.0  # length of each preview clip
-    preview_temperatures: tuple[float, ...] = (0.9, 1.0)  # one preview per temperature
+    preview_temperatures: tuple[float, ...] = (0.8, 0.95, 1.1)  # one preview per temperature
     autocast: str = "off"  # "off" or "bf16" (mixed precision; measure before use)
     seed: int = 0
 
