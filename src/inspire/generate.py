@@ -42,6 +42,7 @@ from typing import Any, Iterator
 from inspire import __version__
 from inspire import temperature as temp
 from inspire.errors import CheckpointError, DiskFullError, UserInputError
+from inspire.files import atomic_path, read_json, write_json
 
 FORMAT_VERSION = 1
 DEFAULT_SECONDS = 30.0
@@ -347,7 +348,7 @@ def again(
     run_dir = Path(run_dir)
     side_path = find_clip(run_dir, clip)
     try:
-        side = _read_json(side_path)
+        side = read_json(side_path)
         ck = side["checkpoint"]
         spec, index, seed = side["temperature"]["spec"], int(side["index"]), int(side["seed"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -627,11 +628,10 @@ def _sidecar(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: in
 
 
 def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, **kw) -> None:
-    from inspire.files import write_json
 
     path = out / f"{plan.id}.json"
     new = _sidecar(ctx, plan, prime, **kw)
-    old = _read_json(path) if path.is_file() else None
+    old = read_json(path) if path.is_file() else None
     if isinstance(old, dict):  # keep what later stages added (curation scores, tags...)
         new = {**{k: v for k, v in old.items() if k not in SIDECAR_KEYS}, **new}
     write_json(path, new)
@@ -643,7 +643,7 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
     if not (side.is_file() and wav.is_file()):
         return False
     try:
-        d = _read_json(side)
+        d = read_json(side)
         same = (
             d["samples"] == n_samples
             and d["checkpoint"]["sha256"] == ctx.ckpt_sha256
@@ -667,7 +667,7 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
     if force or not path.is_file():
         return
     try:
-        old = _read_json(path)
+        old = read_json(path)
         old_job, old_sha = old.get("job", {}), old.get("checkpoint", {}).get("sha256")
     except (ValueError, AttributeError):
         return  # unreadable: it is rebuilt from the sidecars
@@ -687,7 +687,6 @@ def rebuild_manifest(out: str | os.PathLike, header: dict) -> dict:
 
     Under a file lock, so shards writing into one folder never lose each other's clips.
     """
-    from inspire.files import write_json
 
     out = Path(out)
     with _locked(out / ".manifest.lock"):
@@ -696,7 +695,7 @@ def rebuild_manifest(out: str | os.PathLike, header: dict) -> dict:
             if side.name == "manifest.json" or not side.with_suffix(".wav").is_file():
                 continue
             try:
-                d = _read_json(side)
+                d = read_json(side)
                 if d.get("id") != side.stem:
                     continue
                 clips.append({"id": d["id"], "file": d.get("file", f"{d['id']}.wav"), "seed": d["seed"], "index": d["index"],
@@ -724,17 +723,10 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def _plot(path: Path, curve: dict, prime_s: float, total_s: float) -> None:
     """A small picture of a clip's temperature curve, PNG (no pyplot: safe in any process)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from inspire.files import atomic_path
 
     fig = Figure(figsize=(4.0, 1.6), dpi=100)
     FigureCanvasAgg(fig)
