@@ -222,14 +222,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def plot_metrics(metrics_path: Path, out: Path, *, baseline: float | None) -> None:
-    """training.png: train and validation bits per sample against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """training.png: train and validation bits per sample against steps (no pyplot: no global
+    backend switch in the caller's process)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     tr = [(r["step"], r["train_bits"]) for r in rows if "train_bits" in r]
     va = [(r["step"], r["val_bits"]) for r in rows if "val_bits" in r]
     if tr:
@@ -246,7 +247,6 @@ def plot_metrics(metrics_path: Path, out: Path, *, baseline: float | None) -> No
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp)
-    plt.close(fig)
 
 
 def render_previews(model: SampleRNN, out_dir: Path, *, cfg: TrainConfig, data: dict, seed: int) -> list[Path]:
