@@ -4,7 +4,6 @@ reproducible self-describing jobs that resume after a kill, shards, --again, cle
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

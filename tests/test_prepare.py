@@ -5,13 +5,12 @@ import sys
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from conftest import sine, write
 from inspire import audio, synth
 from inspire.cli import main
 from inspire.data import PrepareSettings, load_prepared, prepare
-from inspire.errors import DatasetError, UserInputError
+from inspire.errors import DatasetError
 from inspire.quantize import dequantize, max_error, quantize
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -256,8 +256,6 @@ def _prepare_one(path: Path, digest: str, data_dir: Path, settings: PrepareSetti
 def _assign_splits(old: list[Track], new: list[Track], settings: PrepareSettings) -> list[Track]:
     """Existing tracks keep their split (a model may already have trained on them); new tracks
     go to validation until the run holds its share, in a deterministic order (by content hash)."""
-    from dataclasses import replace
-
     tracks = old + new
     if len(tracks) == 1:
         return [_split_single(tracks[0], settings)]
@@ -278,8 +276,6 @@ def _assign_splits(old: list[Track], new: list[Track], settings: PrepareSettings
 def _split_single(track: Track, settings: PrepareSettings) -> Track:
     """A lone track: the last `val_fraction` is held out, after a gap, so training windows
     (taken only inside the training stretch) never overlap it."""
-    from dataclasses import replace
-
     n = track.samples
     gap = int(SINGLE_TRACK_GAP_SECONDS * settings.sample_rate)
     val_len = max(int(round(settings.val_fraction * n)), int(0.25 * settings.sample_rate))

@@ -19,11 +19,8 @@ DEMO_CLIP_SECONDS = 5.0
 DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
 
 
-_T0 = time.monotonic()
-
-
-def _say(msg: str) -> None:
-    print(f"[demo {time.monotonic() - _T0:5.0f} s] {msg}", file=sys.stderr, flush=True)
+def _say(msg: str, t0: float) -> None:
+    print(f"[demo {time.monotonic() - t0:5.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
@@ -38,36 +35,35 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
             raise UserInputError(f"{out} is not empty: add --force to make the demo again there, or pick another --out")
         for name in ("album", "run", "piece"):
             shutil.rmtree(out / name, ignore_errors=True)
-    global _T0
-    t0 = _T0 = time.monotonic()
+    t0 = time.monotonic()
 
-    _say("1/5 synthesizing the demo album (5 tracks of cold, bright synth textures)")
+    _say("1/5 synthesizing the demo album (5 tracks of cold, bright synth textures)", t0)
     album = synth.write_album(out / "album")
 
-    _say("2/5 preparing it as training data")
+    _say("2/5 preparing it as training data", t0)
     run = out / "run"
     manifest = prepare([out / "album"], run, PrepareSettings(), progress=False)
     print_table(manifest, file=sys.stderr)
 
-    _say(f"3/5 training the tiny model for {train_minutes:g} minutes")
+    _say(f"3/5 training the tiny model for {train_minutes:g} minutes", t0)
     from inspire.train import train
 
     train(run, preset="tiny", max_minutes=train_minutes, train_overrides={"checkpoint_every": 10**9},
           log_every=10, progress=False)
 
-    _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}")
+    _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
     from inspire import generate
 
     clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,
                              seed=0, out=run / "clips" / "demo", progress=False)
 
-    _say("   curating them: scores, verdicts, lineage against the album, report.html")
+    _say("   curating them: scores, verdicts, lineage against the album, report.html", t0)
     from inspire import curate
 
     curation = curate.curate_folder(clips, run_dir=run, progress=False)
     kept = sum(1 for c in curation["clips"] if c["verdict"] == "keep")
 
-    _say("5/5 composing a short piece from the keepers")
+    _say("5/5 composing a short piece from the keepers", t0)
     from inspire import compose
 
     piece_path = out / "piece" / "piece.wav"
