@@ -218,3 +218,8 @@ def test_ddp_two_gloo_processes_match_one_process_and_resume_under_one(run, albu
     # The same run continues in a single process.
     assert _train(run, max_steps=6, previews=False, model_overrides={}) == 0
     assert checkpoint.load(run / "checkpoints/last.pt")["step"] == 6
+
+
+def test_log_every_must_be_positive(run):
+    with pytest.raises(ConfigError, match="--log-every must be at least 1, got 0"):
+        train(run, preset="tiny", model_overrides=TINY, train_overrides=FAST, max_steps=1, log_every=0, progress=False)

@@ -346,6 +346,8 @@ def train(
         raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
     if max_minutes is not None and max_minutes <= 0:
         raise ConfigError(f"--max-minutes must be positive, got {max_minutes}")
+    if log_every < 1:
+        raise ConfigError(f"--log-every must be at least 1, got {log_every}")
     prep = load_prepared(run_dir)
     dev = pick_device(f"cuda:{dist.local_rank}" if dist.world > 1 and device in ("auto", "cuda") and torch.cuda.is_available() else device)
     if dist.world > 1 and not torch.distributed.is_initialized():
@@ -425,13 +427,14 @@ def train(
             return base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         return base_lr
 
-    def save(val_bits: float | None) -> Path:
+    def save(val_bits: float | None) -> None:
+        """Write step-N.pt (rank 0), point last.pt (and best.pt if it is the best) at it, prune."""
         nonlocal best_val
         full_carry = None
         if carry is not None and window > 0:
             full_carry = [_gather_batch(s, dist).cpu() for s in carry]
         if not dist.main:
-            return last_path
+            return
         payload = {
             "preset": preset_name,
             "model_config": to_dict(model_cfg),
@@ -455,10 +458,9 @@ def train(
             best_val = payload["best_val_bits"] = val_bits
         path = checkpoint.save(checkpoint.step_path(run_dir, step), payload)
         checkpoint.link(path, last_path)
-        if is_best or not (cdir / "best.pt").exists() and val_bits is None:
+        if is_best or (val_bits is None and not (cdir / "best.pt").exists()):  # no validated best yet
             checkpoint.link(path, cdir / "best.pt")
         checkpoint.prune(run_dir, keep=train_cfg.keep_checkpoints)
-        return path
 
     metrics_f = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if dist.main else None
     t_start = time.monotonic()
@@ -536,7 +538,7 @@ def train(
                 if bar is not None:
                     bar.update(1)
                 if do_ckpt:
-                    path = save(last_val if do_val else None)
+                    save(last_val if do_val else None)
                     if dist.main and previews and train_cfg.preview_seconds > 0:
                         render_previews(model, run_dir / "previews" / f"step-{step:08d}", cfg=train_cfg,
                                         data=data_info, seed=train_cfg.seed)
