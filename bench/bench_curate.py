@@ -2,7 +2,7 @@
 
 The corpus is the muldjord dev songs (798 s at 16 kHz) repeated with perturbations (speed
 changes via soxr, gain) until it reaches --corpus-minutes; it is prepared into a run folder
-with `inspire.data.prepare` (not timed as curation). The clips are 45-s WAVs: a third are
+with `inspire.audio.dataset.prepare` (not timed as curation). The clips are 45-s WAVs: a third are
 8-bit mu-law excerpts of the corpus embedded in synthetic notes (lineage finds them), the rest
 synthetic music, noise, silence and loops. Prints wall times and peak memory.
 
@@ -39,7 +39,7 @@ def synth_clip(seconds: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_corpus(folder: Path, minutes: float) -> float:
-    from inspire.audio import read_audio, resample
+    from inspire.audio.io import read_audio, resample
 
     songs = [read_audio(p)[0] for p in sorted(CORPUS.glob("*.flac"))]
     total, k = 0.0, 0
@@ -56,7 +56,7 @@ def make_corpus(folder: Path, minutes: float) -> float:
 
 
 def make_clips(folder: Path, corpus: Path, minutes: float, seconds: float = 45.0) -> int:
-    from inspire.quantize import dequantize, quantize
+    from inspire.audio.quantize import dequantize, quantize
 
     rng = np.random.default_rng(0)
     tracks = sorted(corpus.glob("*.flac"))
@@ -89,9 +89,9 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="keep files here (default: a temporary folder)")
     args = ap.parse_args()
 
-    from inspire.curate import curate_folder
-    from inspire.data import PrepareSettings, prepare
-    from inspire.lineage import run_index
+    from inspire.curate.curate import curate_folder
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.curate.lineage import run_index
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)

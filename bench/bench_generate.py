@@ -2,7 +2,7 @@
 
 For the `standard` (frame_sizes 16,4, dim 1024, GRU) and `small` (16,4, dim 512) presets with
 random-init weights (speed does not depend on training), at batch 1 and batch 64, through
-`inspire.sample.stream` exactly as `inspire generate` runs it: the fp32 fast stepper, the
+`inspire.samplernn.sample.stream` exactly as `inspire generate` runs it: the fp32 fast stepper, the
 reference `model.step` loop, and the opt-in int8 stepper, with one CPU thread and with all
 (`inspire generate` measures both at the start of a job and keeps the faster: on a CPU shared
 with other processes several OpenMP threads can be many times slower than one). Also measures this machine's fp32
@@ -26,8 +26,8 @@ import time
 import torch
 
 from inspire.config import ModelConfig, get_preset
-from inspire.model import SampleRNN
-from inspire.sample import FastStepper, stream
+from inspire.samplernn.model import SampleRNN
+from inspire.samplernn.sample import FastStepper, stream
 
 SR = 16000
 

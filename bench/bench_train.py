@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from inspire.config import ModelConfig, get_preset
-from inspire.model import SampleRNN
+from inspire.samplernn.model import SampleRNN
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_generate import flops_per_sample, gemm_peak  # noqa: E402  (one FLOP count, one peak)
@@ -68,8 +68,8 @@ def train_throughput(name: str, *, batch: int, steps: int, warmup: int = 2) -> t
 
 
 def quality(minutes: float, quantization: str, normalize: str) -> None:
-    from inspire.data import PrepareSettings, prepare
-    from inspire.train import train
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.samplernn.train import train
 
     if not CORPUS.is_dir():
         print(f"quality: {CORPUS} not found; skipping the quality run")

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from conftest import melody
-from inspire import curate, scores
+from inspire.curate import curate
+from inspire.curate import scores
 from inspire.cli import main
 from inspire.errors import UserInputError
 
@@ -202,7 +203,7 @@ def test_cli_round_trip(clips, tmp_path, capsys):
 def test_curation_never_imports_torch(clips):
     code = (
         "import sys, numpy as np\n"
-        "from inspire import curate, scores, lineage, report\n"
+        "from inspire.curate import curate, scores, lineage, report\n"
         f"curate.curate_folder({str(clips)!r})\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

@@ -10,10 +10,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from inspire import checkpoint, config, generate, sample
+from inspire import config
+from inspire.samplernn import checkpoint
+from inspire.samplernn import generate
+from inspire.samplernn import sample
 from inspire.config import ModelConfig, TrainConfig
 from inspire.errors import AudioReadError, CheckpointError, UserInputError
-from inspire.model import SampleRNN
+from inspire.samplernn.model import SampleRNN
 
 SR = 16000
 TINY = ModelConfig(frame_sizes=(4, 2), dim=16, levels=64)
@@ -297,7 +300,7 @@ def test_prime_file_other_rate_and_channels(run, tmp_path):
 
 
 def test_prime_from_corpus(run, tmp_path):
-    from inspire.data import PrepareSettings, prepare
+    from inspire.audio.dataset import PrepareSettings, prepare
 
     rng = np.random.default_rng(0)
     for i in range(2):
@@ -380,7 +383,7 @@ def test_cli_errors_exit_2_with_one_line(run, capsys, argv_tail, words):
 def test_help_imports_no_torch():
     code = (
         "import argparse, sys\n"
-        "from inspire import generate\n"
+        "from inspire.samplernn import generate\n"
         "p = argparse.ArgumentParser(); sub = p.add_subparsers()\n"
         "generate.add_cli(sub, argparse.ArgumentDefaultsHelpFormatter)\n"
         "a = p.parse_args(['generate', 'R', '-t', '0.9', '-t', '1:2'])\n"

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 
 from conftest import melody
-from inspire import lineage
+from inspire.curate import lineage
 from inspire.cli import main
-from inspire.quantize import dequantize, quantize
+from inspire.audio.quantize import dequantize, quantize
 
 SR = 16000
 
@@ -76,7 +76,7 @@ def test_index_round_trips_through_a_file(index, tmp_path):
 
 
 def test_run_index_is_cached_and_rebuilt_when_tracks_change(tmp_path, capsys):
-    from inspire.data import PrepareSettings, prepare
+    from inspire.audio.dataset import PrepareSettings, prepare
 
     sources = tmp_path / "sources"
     sources.mkdir()

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from inspire.config import PRESETS, ModelConfig
-from inspire.model import SampleRNN, tap_tables_from_conv
+from inspire.samplernn.model import SampleRNN, tap_tables_from_conv
 
 CONFIGS = [
     ModelConfig(frame_sizes=(4,), dim=24, levels=16),

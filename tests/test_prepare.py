@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import sine, write
-from inspire import audio, synth
+from inspire.audio import io as audio
+from inspire.audio import synth
 from inspire.cli import main
-from inspire.data import PrepareSettings, load_prepared, prepare
+from inspire.audio.dataset import PrepareSettings, load_prepared, prepare
 from inspire.errors import DatasetError
-from inspire.quantize import dequantize, max_error, quantize
+from inspire.audio.quantize import dequantize, max_error, quantize
 
 
 def _dominant_hz(x, sr):
@@ -154,7 +155,7 @@ def test_interrupted_prepare_leaves_previous_dataset_usable(album, tmp_path, mon
     prepare([album], run, PrepareSettings(), progress=False)
     before = (run / "data/manifest.json").read_text()
     write(album / "new.wav", sine(660, 2.0, 16000), 16000)
-    import inspire.data as data
+    import inspire.audio.dataset as data
 
     def boom(*a, **k):
         raise KeyboardInterrupt

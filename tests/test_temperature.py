@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from inspire import temperature as temp
+from inspire import schedule as temp
 from inspire.errors import UserInputError
 
 SR = 1000
@@ -100,5 +100,5 @@ def test_bad_specs_are_clear_errors(spec, words):
 
 
 def test_no_torch_import():
-    code = "import sys, inspire.temperature, inspire.generate; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, inspire.schedule, inspire.samplernn.generate; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

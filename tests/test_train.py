@@ -8,11 +8,11 @@ import time
 import pytest
 import torch
 
-from inspire import checkpoint
+from inspire.samplernn import checkpoint
 from inspire.cli import main
-from inspire.data import PrepareSettings, prepare
+from inspire.audio.dataset import PrepareSettings, prepare
 from inspire.errors import CheckpointError, ConfigError, DatasetError, DiskFullError
-from inspire.train import train
+from inspire.samplernn.train import train
 
 # A model small enough to train in a fraction of a second per step.
 TINY = {"frame_sizes": "4,2", "dim": "16"}

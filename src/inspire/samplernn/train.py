@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inspire import __version__, checkpoint
+from inspire import __version__
+from inspire.samplernn import checkpoint
 from inspire.config import (
     ModelConfig,
     TrainConfig,
@@ -36,11 +37,11 @@ from inspire.config import (
     to_dict,
     with_overrides,
 )
-from inspire.data import PreparedData, load_prepared
-from inspire.device import pick_device
+from inspire.audio.dataset import PreparedData, load_prepared
+from inspire.samplernn.device import pick_device
 from inspire.errors import CheckpointError, ConfigError, DatasetError
 from inspire.files import atomic_path, write_json, write_text
-from inspire.model import SampleRNN
+from inspire.samplernn.model import SampleRNN
 
 LN2 = math.log(2.0)
 PLOT_EVERY_S = 20.0  # training.png is redrawn at a validation at most this often (and at the end)
@@ -251,9 +252,9 @@ def plot_metrics(metrics_path: Path, out: Path, *, baseline: float | None) -> No
 
 def render_previews(model: SampleRNN, out_dir: Path, *, cfg: TrainConfig, data: dict, seed: int) -> list[Path]:
     """A few short clips from the current weights, one per preview temperature."""
-    from inspire import sample
-    from inspire.audio import write_audio
-    from inspire.quantize import dequantize
+    from inspire.samplernn import sample
+    from inspire.audio.io import write_audio
+    from inspire.audio.quantize import dequantize
 
     n = int(cfg.preview_seconds * data["sample_rate"])
     temps = list(cfg.preview_temperatures)

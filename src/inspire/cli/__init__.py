@@ -39,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_stage_commands(sub) -> None:
-    from inspire import train_cli
+    from inspire.cli import train as train_cli
 
     train_cli.add_cli(sub, _Formatter)
-    from inspire import generate
+    from inspire.samplernn import generate
     generate.add_cli(sub, _Formatter)
-    from inspire import curate
+    from inspire.curate import curate
     curate.add_cli(sub, _Formatter)
-    from inspire import compose
+    from inspire.compose import compose
     compose.add_cli(sub, _Formatter)
 
 
@@ -84,7 +84,7 @@ def _add_prepare(sub) -> None:
 
 
 def _run_prepare(args) -> int:
-    from inspire.data import PrepareSettings, prepare, print_table
+    from inspire.audio.dataset import PrepareSettings, prepare, print_table
 
     settings = PrepareSettings(
         sample_rate=args.sample_rate,
@@ -115,7 +115,7 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    from inspire.demo import run_demo
+    from inspire.cli.demo import run_demo
 
     return run_demo(args.out, train_minutes=args.train_minutes, force=args.force)
 

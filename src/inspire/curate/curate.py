@@ -42,8 +42,10 @@ def curate_folder(
     `keep_fraction` keep at most that many of the best (clips already judged discards stay
     discards). `move` moves discarded clips and their sidecars into clips_dir/discarded/.
     Returns the curation dict (the content of curation.json)."""
-    from inspire import lineage, report, scores
-    from inspire.audio import find_audio_files, read_audio
+    from inspire.curate import lineage
+    from inspire.curate import report
+    from inspire.curate import scores
+    from inspire.audio.io import find_audio_files, read_audio
 
     clips_dir = Path(clips_dir)
     if not clips_dir.is_dir():
@@ -234,8 +236,8 @@ def _bar(total: int, progress: bool):
 
 def clip_lineage(clip: str | os.PathLike, run_dir: str | os.PathLike, *, progress: bool = False) -> tuple[float, list]:
     """(clip seconds, matches) of one clip against a run's tracks."""
-    from inspire import lineage
-    from inspire.audio import read_audio
+    from inspire.curate import lineage
+    from inspire.audio.io import read_audio
 
     if not Path(clip).is_file():
         raise UserInputError(f"{clip}: no such clip")
@@ -317,7 +319,7 @@ def add_cli(sub, formatter_class) -> None:
 
 
 def _run_curate(args) -> int:
-    from inspire.scores import Thresholds
+    from inspire.curate.scores import Thresholds
 
     thresholds = Thresholds.from_overrides(args.threshold)
     curation = curate_folder(

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.audio import resample
+from inspire.audio.io import resample
 
 ALGORITHM_VERSION = 1  # bump when anything below changes what an index holds
 
@@ -243,7 +243,7 @@ def run_index(run_dir: str | os.PathLike, *, progress: bool = False) -> Index:
     """The lineage index of a run's prepared tracks, from RUN_DIR/lineage/index.npz when it was
     built from the same tracks (by sha256) and algorithm version; otherwise built and saved.
     Raises DatasetError when the run has no prepared data."""
-    from inspire.data import load_prepared
+    from inspire.audio.dataset import load_prepared
 
     prep = load_prepared(run_dir)
     tracks = list(prep.tracks)

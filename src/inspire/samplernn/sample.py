@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inspire.model import SampleRNN, StepState, samples_to_input
+from inspire.samplernn.model import SampleRNN, StepState, samples_to_input
 
 NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
 

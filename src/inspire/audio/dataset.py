@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from inspire import __version__
-from inspire.audio import find_audio_files, normalize_peak, read_audio, remove_dc, sha256_of
+from inspire.audio.io import find_audio_files, normalize_peak, read_audio, remove_dc, sha256_of
 from inspire.errors import AudioReadError, DatasetError, UserInputError
 from inspire.files import atomic_path, read_json, write_json
-from inspire.quantize import KINDS, dequantize, quantize
+from inspire.audio.quantize import KINDS, dequantize, quantize
 
 FORMAT_VERSION = 1
 NORMALIZE = ("peak", "none")

@@ -82,7 +82,7 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu", fold: bo
     Returns (model in eval mode, checkpoint dict without the optimizer). With `fold`, weight
     normalisation is folded away for fast generation.
     """
-    from inspire.model import SampleRNN
+    from inspire.samplernn.model import SampleRNN
 
     ckpt = load(path)
     model_cfg, _ = configs(ckpt, path)

@@ -9,7 +9,7 @@ Before the first breakpoint and after the last the curve holds its value, so a s
 seconds fits a clip of any length (a longer clip continues at the last value). Every value must
 be a finite number > 0. `parse` raises `UserInputError` naming the spec and what is wrong.
 
-The curve T(t) divides the logits at every sample (`inspire.sample.sample_logits`). Its resolved
+The curve T(t) divides the logits at every sample (`inspire.samplernn.sample.sample_logits`). Its resolved
 form, written into each clip's sidecar, is the exact piecewise-linear curve as a few points:
 `{"spec", "times_s", "values"}` (linear interpolation between points reproduces every sample).
 

@@ -100,7 +100,7 @@ def overrides(args) -> tuple[dict, dict]:
 
 
 def _run(args) -> int:
-    from inspire.train import train
+    from inspire.samplernn.train import train
 
     model_over, train_over = overrides(args)
     return train(

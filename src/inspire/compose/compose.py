@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.arrange import PIECE_KIND, load_curation, read_sidecar
-from inspire.audio import AUDIO_EXTENSIONS, probe, read_audio, write_audio
+from inspire.compose.arrange import PIECE_KIND, load_curation, read_sidecar
+from inspire.audio.io import AUDIO_EXTENSIONS, probe, read_audio, write_audio
 from inspire.errors import UserInputError
 from inspire.files import write_json, write_text
 
@@ -642,7 +642,7 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
     """Arrange the best passages of `clips_dir` into a piece of about `minutes`, render it to
     `out` and write OUT.toml (the arrangement, to edit and render again), OUT.json and
     OUT.labels.txt beside it. Returns what OUT.json holds."""
-    from inspire.arrange import plan
+    from inspire.compose.arrange import plan
 
     out = Path(out)
     stems = Path(stems_dir) if stems_dir is not None else None

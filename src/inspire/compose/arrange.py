@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.audio import find_audio_files, probe, read_audio
+from inspire.audio.io import find_audio_files, probe, read_audio
 from inspire.errors import InspireError, UserInputError
 from inspire.files import read_json
 

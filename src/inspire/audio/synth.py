@@ -96,7 +96,7 @@ def render_track(index: int, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def write_album(folder: str | Path, *, sample_rate: int = SAMPLE_RATE) -> list[Path]:
     """Write the demo album as 16-bit WAV files; returns their paths."""
-    from inspire.audio import write_audio
+    from inspire.audio.io import write_audio
 
     folder = Path(folder)
     paths = []

@@ -24,8 +24,8 @@ def _say(msg: str, t0: float) -> None:
 
 
 def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
-    from inspire import synth
-    from inspire.data import PrepareSettings, prepare, print_table
+    from inspire.audio import synth
+    from inspire.audio.dataset import PrepareSettings, prepare, print_table
 
     if train_minutes <= 0:
         raise UserInputError(f"--train-minutes must be positive, got {train_minutes}")
@@ -46,25 +46,25 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
     print_table(manifest, file=sys.stderr)
 
     _say(f"3/5 training the tiny model for {train_minutes:g} minutes", t0)
-    from inspire.train import train
+    from inspire.samplernn.train import train
 
     train(run, preset="tiny", max_minutes=train_minutes, train_overrides={"checkpoint_every": 10**9},
           log_every=10, progress=False)
 
     _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
-    from inspire import generate
+    from inspire.samplernn import generate
 
     clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,
                              seed=0, out=run / "clips" / "demo", progress=False)
 
     _say("   curating them: scores, verdicts, lineage against the album, report.html", t0)
-    from inspire import curate
+    from inspire.curate import curate
 
     curation = curate.curate_folder(clips, run_dir=run, progress=False)
     kept = sum(1 for c in curation["clips"] if c["verdict"] == "keep")
 
     _say("5/5 composing a short piece from the keepers", t0)
-    from inspire import compose
+    from inspire.compose import compose
 
     piece_path = out / "piece" / "piece.wav"
     piece = compose.auto_compose(clips, minutes=0.5, out=piece_path, seed=0)

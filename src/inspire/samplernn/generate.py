@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from inspire import __version__
-from inspire import temperature as temp
+from inspire import schedule as temp
 from inspire.errors import CheckpointError, DiskFullError, UserInputError
 from inspire.files import atomic_path, read_json, write_json
 
@@ -116,13 +116,13 @@ class _Context:
     quantization: str
     levels: int
     device: Any
-    stepper: Any = None  # inspire.sample.FastStepper, built once per job
-    normalize: str = "peak"  # how the run's data was level-normalised (see inspire.data.condition)
+    stepper: Any = None  # inspire.samplernn.sample.FastStepper, built once per job
+    normalize: str = "peak"  # how the run's data was level-normalised (see inspire.audio.dataset.condition)
     prime_cache: dict = field(default_factory=dict)
 
     @property
     def settings(self):
-        from inspire.data import PrepareSettings
+        from inspire.audio.dataset import PrepareSettings
 
         return PrepareSettings(self.sample_rate, self.quantization, self.levels, normalize=self.normalize)
 
@@ -134,10 +134,10 @@ class _Context:
 def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = False):
     import torch
 
-    from inspire import checkpoint as ckpt_mod
-    from inspire.sample import FastStepper
-    from inspire.audio import sha256_of
-    from inspire.device import pick_device
+    from inspire.samplernn import checkpoint as ckpt_mod
+    from inspire.samplernn.sample import FastStepper
+    from inspire.audio.io import sha256_of
+    from inspire.samplernn.device import pick_device
 
     dev = pick_device(device)
     local = os.environ.get("LOCAL_RANK")
@@ -174,17 +174,17 @@ def _prime_request(prime: str | None, seconds: float, start_s: float | None) -> 
     path = Path(prime)
     if not path.is_file():
         raise UserInputError(f"--prime {prime}: no such file (give an audio file or 'corpus')")
-    from inspire.audio import sha256_of
+    from inspire.audio.io import sha256_of
 
     return {"source": str(path.resolve()), "sha256": sha256_of(path), "seconds": float(seconds), "start_s": start_s}
 
 
 def _prepared_file(ctx: _Context, path: str):
     """A prime file as training data is prepared: read at the run's rate (any format, rate and
-    channel count), then `inspire.data.condition` with the run's settings. Cached per path."""
+    channel count), then `inspire.audio.dataset.condition` with the run's settings. Cached per path."""
     if path not in ctx.prime_cache:
-        from inspire.audio import read_audio
-        from inspire.data import condition
+        from inspire.audio.io import read_audio
+        from inspire.audio.dataset import condition
 
         audio, _ = read_audio(path, sample_rate=ctx.sample_rate)
         ctx.prime_cache[path] = condition(audio, ctx.settings)
@@ -193,7 +193,7 @@ def _prepared_file(ctx: _Context, path: str):
 
 def _corpus(ctx: _Context):
     if "corpus" not in ctx.prime_cache:
-        from inspire.data import load_prepared
+        from inspire.audio.dataset import load_prepared
         from inspire.errors import DatasetError
 
         data = load_prepared(ctx.run_dir)
@@ -285,13 +285,13 @@ def run_job(
     """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
 
     Resumes: clips already finished in the folder are skipped. `temperatures`: schedule specs
-    (see inspire.temperature), taken by the clips in turn. `prime`: an audio file or "corpus".
+    (see inspire.schedule), taken by the clips in turn. `prime`: an audio file or "corpus".
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
     `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
     `threads`: CPU threads (None: the faster of one and all, measured at the start).
     """
-    from inspire.checkpoint import resolve
+    from inspire.samplernn.checkpoint import resolve
 
     run_dir = Path(run_dir)
     schedules = temp.parse_many(list(temperatures))
@@ -363,7 +363,7 @@ def again(
         include_prime = bool(prime and prime.get("included"))
     prime_req = None if not prime else {k: v for k, v in prime.items() if k != "included"}
     if prime_req and prime_req["source"] != "corpus":
-        from inspire.audio import sha256_of
+        from inspire.audio.io import sha256_of
 
         path = Path(prime_req["source"])
         if not path.is_file():
@@ -392,8 +392,8 @@ def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
 
 
 def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
-    from inspire.audio import sha256_of
-    from inspire.checkpoint import checkpoint_dir
+    from inspire.audio.io import sha256_of
+    from inspire.samplernn.checkpoint import checkpoint_dir
 
     path = Path(ck.get("path", ""))
     if path.is_file() and sha256_of(path) == ck.get("sha256"):
@@ -475,7 +475,7 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
         return before
     if before <= 1:
         return None
-    from inspire import sample
+    from inspire.samplernn import sample
 
     lb = ctx.model.lookback
     n = max(2 * lb, 64)
@@ -509,8 +509,8 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     import numpy as np
     import torch
 
-    from inspire import sample
-    from inspire.quantize import dequantize
+    from inspire.samplernn import sample
+    from inspire.audio.quantize import dequantize
 
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
