@@ -1,4 +1,4 @@
-"""The period stepper (the CUDA-graph path) gives `sample.stream`'s samples exactly."""
+"""The period stepper (the CUDA-graph path) gives `sample.stream`'s samples exactly, truncated or not."""
 
 from __future__ import annotations
 
@@ -27,10 +27,25 @@ def _ramp(b, device):
     return temperature
 
 
+def _truncation(b, device):
+    """Per-stream, per-sample min-p and top-p curves (stream 0 untruncated)."""
+    def min_p(start, n):
+        t = torch.arange(start, start + n, dtype=torch.float32, device=device)
+        return torch.stack([0.04 * i * (t / 200).clamp(max=1) for i in range(b)])
+
+    def top_p(start, n):
+        t = torch.arange(start, start + n, dtype=torch.float32, device=device)
+        return torch.stack([1.0 - 0.1 * i * (t / 200).clamp(max=1) for i in range(b)])
+    return {"min_p": min_p, "top_p": top_p}
+
+
+@pytest.mark.parametrize("truncated", [False, True], ids=["plain", "truncated"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=["gru-2tier", "lstm-3tier"])
-def test_periods_equal_stream(cfg):
+def test_periods_equal_stream(cfg, truncated):
     model, seeds = _model(cfg), [3, 1, 4]
     kw = dict(n_samples=203, temperature=_ramp(3, "cpu"), seeds=seeds, block=64)  # not a multiple of the period
+    if truncated:
+        kw.update(_truncation(3, "cpu"))
     want = torch.cat(list(sample.stream(model, **kw)), dim=1)
     got = torch.cat(list(graph.stream(model, graph=False, **kw)), dim=1)
     assert got.shape == want.shape == (3, 203)
@@ -60,7 +75,8 @@ def test_off_boundary_state_is_refused():
 def test_cuda_graph_equals_eager_on_gpu():
     cfg = CONFIGS[0]
     model = _model(cfg, "cuda")
-    kw = dict(n_samples=300, temperature=_ramp(4, "cuda"), seeds=[1, 2, 3, 4], block=128)
-    eager = torch.cat(list(graph.stream(model, graph=False, **kw)), dim=1)
-    captured = torch.cat(list(graph.stream(model, graph=True, **kw)), dim=1)
-    assert torch.equal(captured, eager)
+    for extra in ({}, _truncation(4, "cuda")):
+        kw = dict(n_samples=300, temperature=_ramp(4, "cuda"), seeds=[1, 2, 3, 4], block=128, **extra)
+        eager = torch.cat(list(graph.stream(model, graph=False, **kw)), dim=1)
+        captured = torch.cat(list(graph.stream(model, graph=True, **kw)), dim=1)
+        assert torch.equal(captured, eager)

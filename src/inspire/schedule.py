@@ -1,4 +1,4 @@
-"""Temperature schedules: one small grammar for temperature as an expressive control in a clip.
+"""Control curves: one small grammar for temperature (and truncation) as expressive controls in a clip.
 
     1.0                      constant
     0.875:1.15               linear ramp from the first sample of the clip to the last
@@ -6,10 +6,16 @@
     0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds from the start of the clip
 
 Before the first breakpoint and after the last the curve holds its value, so a schedule in
-seconds fits a clip of any length (a longer clip continues at the last value). Every value must
-be a finite number > 0. `parse` raises `UserInputError` naming the spec and what is wrong.
+seconds fits a clip of any length (a longer clip continues at the last value). `parse` raises
+`UserInputError` naming the spec and what is wrong.
 
-The curve T(t) divides the logits at every sample (`inspire.samplernn.sample.sample_logits`). Its resolved
+The same grammar drives three controls (`CONTROLS`), each with its own range of values:
+
+    temperature   > 0         divides the logits (1 = the model's own distribution)
+    min-p         [0, 1)      drop classes less likely than min-p x the most likely one (0 = off)
+    top-p         (0, 1]      keep the most likely classes holding top-p of the mass (1 = off)
+
+Every curve is applied at every sample (`inspire.samplernn.sample.sample_logits`). Its resolved
 form, written into each clip's sidecar, is the exact piecewise-linear curve as a few points:
 `{"spec", "times_s", "values"}` (linear interpolation between points reproduces every sample).
 
@@ -18,6 +24,7 @@ No torch here: parsing a spec (and `inspire generate --help`) stays fast.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -33,20 +40,59 @@ _POINT = re.compile(rf"^\s*({_NUMBER})\s*(s?)\s*:\s*({_NUMBER})\s*$")
 
 
 @dataclass(frozen=True)
+class Control:
+    """One control the grammar can drive: its name (as on the command line), its range and the
+    value at which it does nothing (None for temperature, which always acts)."""
+
+    name: str
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    neutral: float | None
+    example: str
+
+    def allows(self, v: float) -> bool:
+        above = v > self.low if self.low_open else v >= self.low
+        below = v < self.high if self.high_open else v <= self.high
+        return math.isfinite(v) and above and below
+
+    @property
+    def range_text(self) -> str:
+        if self.high == math.inf:
+            return f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+CONTROLS: dict[str, Control] = {
+    "temperature": Control("temperature", 0.0, math.inf, True, True, None, "1.0, 0.875:1.15 or 0:0.75,0.5:1.1,1:0.75"),
+    "min-p": Control("min-p", 0.0, 1.0, False, True, 0.0, "0.02 or 0s:0,30s:0.05"),
+    "top-p": Control("top-p", 0.0, 1.0, True, False, 1.0, "0.95 or 0:1,1:0.9"),
+}
+
+
+@dataclass(frozen=True)
 class Schedule:
-    """A parsed temperature schedule.
+    """A parsed control curve (a temperature schedule unless `control` says otherwise).
 
     `unit` is "fraction" (positions are fractions of the clip, 0..1) or "seconds"; `positions`
-    are strictly increasing, `values` the temperatures there (> 0).
+    are strictly increasing, `values` the control's values there (inside its range).
     """
 
     spec: str
     unit: str
     positions: tuple[float, ...]
     values: tuple[float, ...]
+    control: str = "temperature"
+
+    @property
+    def neutral(self) -> bool:
+        """Whether the curve does nothing anywhere (min-p 0 or top-p 1 throughout)."""
+        off = CONTROLS[self.control].neutral
+        return off is not None and all(v == off for v in self.values)
 
     def at(self, t_s: np.ndarray, clip_s: float) -> np.ndarray:
-        """Temperatures at times `t_s` (seconds from the start of a clip of `clip_s` seconds)."""
+        """Values at times `t_s` (seconds from the start of a clip of `clip_s` seconds)."""
         t = np.asarray(t_s, dtype=np.float64)
         x = t / clip_s if self.unit == "fraction" and clip_s > 0 else t
         if len(self.positions) == 1:
@@ -54,7 +100,7 @@ class Schedule:
         return np.interp(x, self.positions, self.values)
 
     def curve(self, n_samples: int, sample_rate: int) -> np.ndarray:
-        """(n_samples,) float32: the temperature at every sample of a clip of that length.
+        """(n_samples,) float32: the value at every sample of a clip of that length.
 
         Sample i sits at i / sample_rate seconds; fractions run from the first sample (0) to the
         last (1), so a ramp ends exactly on its end value.
@@ -85,19 +131,23 @@ class Schedule:
         }
 
 
-def parse(spec: str) -> Schedule:
-    """Parse one schedule spec (see the module docstring); UserInputError if it is malformed."""
+def parse(spec: str, *, control: str = "temperature") -> Schedule:
+    """Parse one spec for `control` (see the module docstring); UserInputError if it is malformed
+    or a value is outside the control's range."""
+    ctl = CONTROLS[control]
+    name = ctl.name
     text = str(spec).strip()
     if not text:
-        raise UserInputError("temperature: empty spec (try 1.0, 0.875:1.15 or 0:0.75,0.5:1.1,1:0.75)")
+        raise UserInputError(f"{name}: empty spec (try {ctl.example})")
     if "," not in text and not re.search(r"s\s*:", text):
         parts = text.split(":")
         if len(parts) == 1:
-            return Schedule(text, "fraction", (0.0,), (_value(text, parts[0]),))
+            return Schedule(text, "fraction", (0.0,), (_value(ctl, text, parts[0]),), control)
         if len(parts) == 2:
-            return Schedule(text, "fraction", (0.0, 1.0), (_value(text, parts[0]), _value(text, parts[1])))
+            values = (_value(ctl, text, parts[0]), _value(ctl, text, parts[1]))
+            return Schedule(text, "fraction", (0.0, 1.0), values, control)
         raise UserInputError(
-            f"temperature {text!r}: a ramp is START:END (e.g. 0.875:1.15); for more points use "
+            f"{name} {text!r}: a ramp is START:END (e.g. 0.875:1.15); for more points use "
             "POSITION:VALUE pairs separated by commas (e.g. 0:0.75,0.5:1.1,1:0.75)"
         )
     positions, values, units = [], [], set()
@@ -105,45 +155,51 @@ def parse(spec: str) -> Schedule:
         m = _POINT.match(item)
         if not m:
             raise UserInputError(
-                f"temperature {text!r}: cannot read breakpoint {item.strip()!r} "
+                f"{name} {text!r}: cannot read breakpoint {item.strip()!r} "
                 "(expected FRACTION:VALUE like 0.5:1.1, or SECONDS s:VALUE like 20s:1.1)"
             )
         pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
         units.add(unit)
         if not math.isfinite(pos) or pos < 0:
-            raise UserInputError(f"temperature {text!r}: breakpoint position {m.group(1)} must be >= 0")
+            raise UserInputError(f"{name} {text!r}: breakpoint position {m.group(1)} must be >= 0")
         if unit == "fraction" and pos > 1:
             raise UserInputError(
-                f"temperature {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
+                f"{name} {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
                 f"write {m.group(1)}s for seconds)"
             )
         positions.append(pos)
-        values.append(_value(text, m.group(3)))
+        values.append(_value(ctl, text, m.group(3)))
     if len(units) > 1:
-        raise UserInputError(f"temperature {text!r}: mixes fractions and seconds; use one kind of position")
+        raise UserInputError(f"{name} {text!r}: mixes fractions and seconds; use one kind of position")
     if any(b <= a for a, b in zip(positions, positions[1:])):
-        raise UserInputError(f"temperature {text!r}: breakpoint positions must increase from left to right")
-    return Schedule(text, units.pop(), tuple(positions), tuple(values))
+        raise UserInputError(f"{name} {text!r}: breakpoint positions must increase from left to right")
+    return Schedule(text, units.pop(), tuple(positions), tuple(values), control)
 
 
-def parse_many(specs: list[str] | tuple[str, ...]) -> list[Schedule]:
+def parse_many(specs: list[str] | tuple[str, ...], *, control: str = "temperature") -> list[Schedule]:
     """Parse several specs (a sweep); at least one."""
     if not specs:
-        raise UserInputError("temperature: give at least one schedule")
-    return [parse(s) for s in specs]
+        raise UserInputError(f"{control}: give at least one schedule")
+    return [parse(s, control=control) for s in specs]
 
 
-def for_clip(schedules: list[Schedule], index: int) -> Schedule:
-    """The schedule of clip `index` in a sweep: clips take the schedules in turn, so every
-    schedule gets an even share of any number of clips and adding clips never reassigns one."""
+def for_clip(schedules: list, index: int):
+    """The schedule (or setting) of clip `index` in a sweep: clips take them in turn, so every
+    one gets an even share of any number of clips and adding clips never reassigns one."""
     return schedules[index % len(schedules)]
 
 
-def _value(spec: str, text: str) -> float:
+def sweep(*settings: list) -> list[tuple]:
+    """Every combination of several sweeps (e.g. temperatures x min-p values), the last varying
+    fastest, so that clips taking them in turn (`for_clip`) cover each combination evenly."""
+    return list(itertools.product(*settings))
+
+
+def _value(ctl: Control, spec: str, text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise UserInputError(f"temperature {spec!r}: {text.strip()!r} is not a number") from None
-    if not math.isfinite(v) or v <= 0:
-        raise UserInputError(f"temperature {spec!r}: temperature must be a number > 0, got {text.strip()}")
+        raise UserInputError(f"{ctl.name} {spec!r}: {text.strip()!r} is not a number") from None
+    if not ctl.allows(v):
+        raise UserInputError(f"{ctl.name} {spec!r}: {ctl.name} must be a number {ctl.range_text}, got {text.strip()}")
     return v

@@ -3,8 +3,8 @@
 Every tier of a SampleRNN fires on a fixed pattern inside one frame of the top tier (its
 `lookback`, P samples: all tiers at t = 0, the next one down every F_k samples...), so the P
 sample steps of one such period are the same sequence of kernels every time. `PeriodStepper`
-runs that sequence over static buffers (history, recurrent states, P temperatures and P uniforms
-per stream) and, on CUDA, records it once as a CUDA graph and replays it: one launch per P samples
+runs that sequence over static buffers (history, recurrent states, P temperatures, P uniforms and,
+when truncation is on, P min-p and top-p values per stream) and, on CUDA, records it once as a CUDA graph and replays it: one launch per P samples
 instead of a dozen per sample, which is what makes a single stream (or a few) fast on a GPU and
 thousands of streams launch-free.
 
@@ -21,19 +21,21 @@ import torch
 from torch import Tensor
 
 from inspire.samplernn.model import SampleRNN, StepState
-from inspire.samplernn.sample import FastStepper, StreamNoise, Temperature, _temperature_block, sample_logits
+from inspire.samplernn.sample import FastStepper, StreamNoise, Temperature, control_blocks, sample_logits
 
 
 class PeriodStepper:
     """P = model.lookback samples per call for B streams, over static buffers.
 
-    `run(temps, uniforms)` with temps and uniforms (P, B) advances `history` (B, lookback) and
-    the recurrent states in place and returns the P new samples (B, P). States must start on a
-    top-frame boundary (t % P == 0), as `model.start` and `prime_state` leave them.
+    `run(temps, uniforms, min_p, top_p)` with each (P, B) advances `history` (B, lookback) and
+    the recurrent states in place and returns the P new samples (B, P). Which truncation controls
+    exist is fixed at construction (`min_p`, `top_p`: whether to apply them; the captured graph
+    holds their ops or not). States must start on a top-frame boundary (t % P == 0), as
+    `model.start` and `prime_state` leave them.
     """
 
     def __init__(self, model: SampleRNN, history: Tensor, state: StepState, *, graph: bool | None = None,
-                 stepper: FastStepper | None = None):
+                 stepper: FastStepper | None = None, min_p: bool = False, top_p: bool = False):
         self.model, self.period = model, model.lookback
         if state.t % self.period:
             raise ValueError(f"state at sample {state.t} is not on a top-frame boundary ({self.period} samples)")
@@ -46,6 +48,8 @@ class PeriodStepper:
         self.hidden = [h.clone() for h in state.hidden]
         self.temps = torch.ones((self.period, b), device=self.device)
         self.uniforms = torch.zeros((self.period, b), device=self.device)
+        self.min_p = torch.zeros((self.period, b), device=self.device) if min_p else None
+        self.top_p = torch.ones((self.period, b), device=self.device) if top_p else None
         self.t0 = state.t  # absolute position of the next period (kept for `state()`)
         self.graph = None
         if graph is None:
@@ -60,7 +64,9 @@ class PeriodStepper:
         state = StepState(0, list(self.hidden), [None] * len(self.hidden))
         for t in range(self.period):
             logits, state = self.stepper.step(self.buf[:, t : t + lb], state)
-            self.buf[:, lb + t] = sample_logits(logits, self.temps[t], self.uniforms[t])
+            self.buf[:, lb + t] = sample_logits(logits, self.temps[t], self.uniforms[t],
+                                                min_p=None if self.min_p is None else self.min_p[t],
+                                                top_p=None if self.top_p is None else self.top_p[t])
         for mine, new in zip(self.hidden, state.hidden):
             mine.copy_(new)
 
@@ -79,10 +85,16 @@ class PeriodStepper:
             mine.copy_(old)
 
     @torch.inference_mode()
-    def run(self, temps: Tensor, uniforms: Tensor) -> Tensor:
-        """temps, uniforms (P, B) -> the next P samples (B, P) (a view, valid until the next run)."""
+    def run(self, temps: Tensor, uniforms: Tensor, min_p: Tensor | None = None, top_p: Tensor | None = None) -> Tensor:
+        """temps, uniforms (and min_p, top_p when built with them) (P, B) -> the next P samples (B, P)."""
         self.temps.copy_(temps)
         self.uniforms.copy_(uniforms)
+        for name, mine, given in (("min_p", self.min_p, min_p), ("top_p", self.top_p, top_p)):
+            if (mine is None) != (given is None):
+                raise ValueError(f"{name} {'given to' if given is not None else 'missing from'} a stepper built "
+                                 f"{'without' if mine is None else 'with'} it")
+            if mine is not None:
+                mine.copy_(given)
         if self.graph is not None:
             self.graph.replay()
         else:
@@ -98,6 +110,18 @@ class PeriodStepper:
         lb = self.model.lookback
         return self.buf[:, :lb].clone(), StepState(self.t0, [h.clone() for h in self.hidden], [None] * len(self.hidden))
 
+    def snapshot(self) -> tuple[Tensor, list[Tensor]]:
+        """A copy of every stream's history and recurrent state now (for `restore`)."""
+        return self.buf[:, : self.model.lookback].clone(), [h.clone() for h in self.hidden]
+
+    def restore(self, rows: Tensor, snap: tuple[Tensor, list[Tensor]]) -> None:
+        """Put streams `rows` (indices) back to where they were at `snap`, in place (the static
+        buffers keep their addresses, so a captured graph stays valid). Others are untouched."""
+        history, hidden = snap
+        self.buf[rows, : self.model.lookback] = history[rows]
+        for mine, old in zip(self.hidden, hidden):
+            mine[..., rows, :] = old[..., rows, :]
+
 
 def _uniforms(noise: StreamNoise, n: int) -> Tensor:
     """(n, B) uniforms: the next n draws of every stream, exactly as n calls of `noise.next()`."""
@@ -111,6 +135,8 @@ def stream(
     n_samples: int,
     temperature: Temperature,
     seeds: list[int],
+    min_p: Temperature | None = None,
+    top_p: Temperature | None = None,
     history: Tensor | None = None,
     state: StepState | None = None,
     block: int = 16000,
@@ -128,18 +154,20 @@ def stream(
         history = torch.full((b, lb), model.cfg.levels // 2, dtype=torch.long, device=device)
     if state is None:
         state = model.start(b)
-    runner = PeriodStepper(model, history, state, graph=graph, stepper=stepper)
+    runner = PeriodStepper(model, history, state, graph=graph, stepper=stepper, min_p=min_p is not None,
+                           top_p=top_p is not None)
     noise = StreamNoise(seeds, device)
     block = max(period, block // period * period)
     done = 0
     while done < n_samples:
         n = min(block, n_samples - done)
         whole = -(-n // period) * period
-        temps = _temperature_block(temperature, done, n, b)  # (n, B)
-        if whole > n:  # the cut samples' temperature: the last one's
-            temps = torch.cat([temps, temps[-1:].expand(whole - n, b)])
+        controls = control_blocks(done, n, b, temperature, min_p, top_p)  # (n, B) each, or None
+        if whole > n:  # the cut samples' controls: the last one's
+            controls = tuple(None if c is None else torch.cat([c, c[-1:].expand(whole - n, b)]) for c in controls)
         out = torch.empty((b, whole), dtype=torch.long, device=device)
         for p in range(0, whole, period):
-            out[:, p : p + period] = runner.run(temps[p : p + period], _uniforms(noise, period))
+            temps, mp, tp = (None if c is None else c[p : p + period] for c in controls)
+            out[:, p : p + period] = runner.run(temps, _uniforms(noise, period), mp, tp)
         done += n
         yield out[:, :n]

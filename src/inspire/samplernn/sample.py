@@ -1,7 +1,8 @@
 """Sampling from a SampleRNN, sample by sample, for a batch of independent streams.
 
 A few small pure functions plus one loop. Temperature is a tensor `(B,)` or `(B, T)` (one value
-per stream and per sample), or a function giving the next block of it, never a global. Each
+per stream and per sample), or a function giving the next block of it, never a global; so are
+the two truncation controls, min-p and top-p (`sample_logits` gives the exact algorithm). Each
 stream draws its random numbers from its own generator seeded by its own seed, so a batch of N
 streams gives what N single runs with the same seeds give (up to float rounding, which can flip
 a draw only when a uniform lands within ~1e-7 of a class boundary). No per-sample host
@@ -31,17 +32,46 @@ NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
 Temperature = Union[Tensor, Callable[[int, int], Tensor]]
 
 
-def sample_logits(logits: Tensor, temperature: Tensor, uniform: Tensor) -> Tensor:
-    """Draw one class per row. logits (B, levels); temperature (B,) > 0; uniform (B,) in [0, 1).
+def sample_logits(logits: Tensor, temperature: Tensor, uniform: Tensor, *, min_p: Tensor | None = None,
+                  top_p: Tensor | None = None) -> Tensor:
+    """Draw one class per row. logits (B, levels); temperature (B,) > 0; uniform (B,) in [0, 1);
+    min_p (B,) in [0, 1) and top_p (B,) in (0, 1], or None for off.
 
-    Inverse-CDF sampling of softmax(logits / T): deterministic given `uniform`, which is what
-    makes streams reproducible one by one or in any batch. As T -> 0 this is argmax.
+    The algorithm, exactly (the real-time engine's kernel mirrors it step for step):
+      1. temperature: p = softmax(logits / T).
+      2. min-p: keep class i when p_i >= min_p * max_j p_j (min_p = 0 keeps every class).
+      3. top-p: sort the kept p descending, s_1 >= s_2 >= ...; keep positions k whose mass before
+         them, s_1 + ... + s_(k-1) (a running sum), is < top_p * (the running sum's total); keep every
+         class with p_i >= the last kept s_k (ties kept together, so the result does not depend
+         on how a sort orders equal values). top_p >= 1 keeps every class.
+      4. inverse CDF over the kept mass in class order: the first class whose running sum of
+         kept p exceeds uniform * (total kept p). Deterministic given `uniform`, which is what
+         makes streams reproducible one by one or in any batch and `--again` exact.
+    With min_p = 0 and top_p = 1 the kept p are p itself, bit for bit, so the draw is plain
+    temperature sampling's. As T -> 0 this is argmax.
     """
-    probs = torch.softmax(logits.float() / temperature.unsqueeze(1), dim=-1)
+    probs = torch.softmax(logits.float() / temperature.unsqueeze(1), dim=-1)  # (B, levels)
+    if min_p is not None or top_p is not None:
+        probs = truncate(probs, min_p=min_p, top_p=top_p)
     cdf = probs.cumsum(dim=-1)
     target = (uniform * cdf[:, -1]).unsqueeze(1)
     idx = torch.searchsorted(cdf, target, right=True).squeeze(1)
     return idx.clamp_(max=logits.shape[-1] - 1)
+
+
+def truncate(probs: Tensor, *, min_p: Tensor | None = None, top_p: Tensor | None = None) -> Tensor:
+    """Steps 2 and 3 of `sample_logits`: probs (B, levels) with the dropped classes zeroed (not
+    renormalised). min_p, top_p (B,) or None. No host synchronisation (branch-free per row)."""
+    if min_p is not None:
+        probs = probs * (probs >= min_p.unsqueeze(1) * probs.amax(dim=-1, keepdim=True))
+    if top_p is not None:
+        s = probs.sort(dim=-1, descending=True).values  # (B, levels)
+        running = s.cumsum(dim=-1)
+        before = F.pad(running[:, :-1], (1, 0))  # mass of the classes ranked above each one
+        n_keep = (before < top_p.unsqueeze(1) * running[:, -1:]).sum(dim=-1, keepdim=True)
+        last = s.gather(1, (n_keep - 1).clamp_(min=0))  # (B, 1) the least likely kept probability
+        probs = probs * ((probs >= last) | (top_p.unsqueeze(1) >= 1.0))
+    return probs
 
 
 class StreamNoise:
@@ -247,8 +277,9 @@ def prime_state(model: SampleRNN, prime: Tensor) -> tuple[Tensor, StepState]:
     return x[:, -lb:], StepState(0, hidden, [None] * len(model.tiers))
 
 
-def _temperature_block(temperature: Temperature, start: int, n: int, b: int) -> Tensor:
-    """(n, B) temperatures for samples start..start+n (rows contiguous for the per-sample loop)."""
+def _temperature_block(temperature: Temperature, start: int, n: int, b: int, *, name: str = "temperature") -> Tensor:
+    """(n, B) values of a control curve (temperature, min-p or top-p: the same forms) for samples
+    start..start+n (rows contiguous for the per-sample loop)."""
     if callable(temperature):
         block = temperature(start, n)
     elif temperature.dim() == 1:
@@ -256,8 +287,17 @@ def _temperature_block(temperature: Temperature, start: int, n: int, b: int) -> 
     else:
         block = temperature[:, start : start + n]
     if block.shape != (b, n):
-        raise ValueError(f"temperature block has shape {tuple(block.shape)}, expected {(b, n)}")
+        raise ValueError(f"{name} block has shape {tuple(block.shape)}, expected {(b, n)}")
     return block.t().contiguous()
+
+
+def control_blocks(start: int, n: int, b: int, temperature: Temperature, min_p: Temperature | None,
+                   top_p: Temperature | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """(n, B) blocks of the three controls for samples start..start+n (None where a control is off)."""
+    temps = _temperature_block(temperature, start, n, b)
+    mp = None if min_p is None else _temperature_block(min_p, start, n, b, name="min-p")
+    tp = None if top_p is None else _temperature_block(top_p, start, n, b, name="top-p")
+    return temps, mp, tp
 
 
 @torch.inference_mode()
@@ -267,6 +307,8 @@ def stream(
     n_samples: int,
     temperature: Temperature,
     seeds: list[int],
+    min_p: Temperature | None = None,
+    top_p: Temperature | None = None,
     history: Tensor | None = None,
     state: StepState | None = None,
     block: int = 16000,
@@ -277,6 +319,7 @@ def stream(
 
     temperature: (B,) constant, (B, n_samples), or a function (start, n) -> (B, n) tensor on the
     model's device, called once per block (so a long clip's curve is never held whole).
+    min_p, top_p: truncation curves in the same forms, or None (off; see `sample_logits`).
     history/state: where to continue from (from `prime_state`); by default silence and the
     learned initial state. `fast`: use `FastStepper` (same function as `model.step`); `stepper`:
     a prebuilt one (e.g. int8, or reused across batches).
@@ -295,12 +338,13 @@ def stream(
     done = 0
     while done < n_samples:
         n = min(block, n_samples - done)
-        temps = _temperature_block(temperature, done, n, b)  # (n, B)
+        temps, mp, tp = control_blocks(done, n, b, temperature, min_p, top_p)  # (n, B) each
         buf = torch.empty((b, lb + n), dtype=torch.long, device=device)
         buf[:, :lb] = history
         for t in range(n):
             logits, state = step(buf[:, t : t + lb], state)
-            buf[:, lb + t] = sample_logits(logits, temps[t], noise.next())
+            buf[:, lb + t] = sample_logits(logits, temps[t], noise.next(), min_p=None if mp is None else mp[t],
+                                           top_p=None if tp is None else tp[t])
         history = buf[:, -lb:]
         done += n
         yield buf[:, lb:]
