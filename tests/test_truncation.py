@@ -100,7 +100,7 @@ def test_batch_equals_singles_with_truncation_curves():
     top_p = _curve(lambda i, t: 1.0 - (0.15 * (2 - i)) * t / n, 3)
     batch = sample.generate(m, n_samples=n, temperature=temp, min_p=min_p, top_p=top_p, seeds=seeds, block=40)
     for i, seed in enumerate(seeds):
-        one = lambda f: (lambda start, k: f(start, k)[i : i + 1])  # noqa: E731
+        one = lambda f, i=i: (lambda start, k: f(start, k)[i : i + 1])  # noqa: E731
         single = sample.generate(m, n_samples=n, temperature=one(temp), min_p=one(min_p), top_p=one(top_p),
                                  seeds=[seed], block=40)
         assert torch.equal(single[0], batch[i])

@@ -4,9 +4,9 @@ Every tier of a SampleRNN fires on a fixed pattern inside one frame of the top t
 `lookback`, P samples: all tiers at t = 0, the next one down every F_k samples...), so the P
 sample steps of one such period are the same sequence of kernels every time. `PeriodStepper`
 runs that sequence over static buffers (history, recurrent states, P temperatures, P uniforms and,
-when truncation is on, P min-p and top-p values per stream) and, on CUDA, records it once as a CUDA graph and replays it: one launch per P samples
-instead of a dozen per sample, which is what makes a single stream (or a few) fast on a GPU and
-thousands of streams launch-free.
+when truncation is on, P min-p and top-p values per stream) and, on CUDA, records it once as a
+CUDA graph and replays it: one launch per P samples instead of a dozen per sample, which is what
+makes a single stream (or a few) fast on a GPU and thousands of streams launch-free.
 
 On the CPU (or with `graph=False`) the same period function runs eagerly: it is `stream`'s loop
 with the same ops in the same order, so it gives the same samples (tested bit-identical), which

@@ -71,7 +71,8 @@ class GuardConfig:
             (0 < self.flatness < 1, f"guard flatness must be in (0, 1), got {self.flatness}"),
             (self.span_s > 0, f"guard span_s must be > 0, got {self.span_s}"),
             (self.rewind_s >= 0, f"guard rewind_s must be >= 0, got {self.rewind_s}"),
-            (isinstance(self.retries, int) and self.retries >= 1, f"guard retries must be an integer >= 1, got {self.retries}"),
+            (isinstance(self.retries, int) and self.retries >= 1,
+             f"guard retries must be an integer >= 1, got {self.retries}"),
             (0 < self.ease <= 1, f"guard ease must be in (0, 1], got {self.ease}"),
             (self.window_s > 0, f"guard window_s must be > 0, got {self.window_s}"),
         ]
@@ -187,7 +188,8 @@ def stream(
             for i, s in eased:
                 k = min(w, s.ease_until - s.pos)
                 temps[i, :k] *= s.ease
-        controls = [temps.t().contiguous()] + [None if f is None else f(starts, w).t().contiguous() for f in (min_p, top_p)]
+        controls = [temps.t().contiguous()]
+        controls += [None if f is None else f(starts, w).t().contiguous() for f in (min_p, top_p)]
         out = torch.empty((b, w), dtype=torch.long, device=device)
         for p in range(0, w, period):
             t, mp, tp = (None if c is None else c[p : p + period] for c in controls)
