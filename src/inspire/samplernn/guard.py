@@ -47,7 +47,7 @@ from inspire.samplernn.graph import PeriodStepper, _uniforms
 from inspire.samplernn.model import SampleRNN, StepState
 from inspire.samplernn.sample import FastStepper, StreamNoise
 
-FRAME = 512  # samples per flatness frame (32 ms at 16 kHz)
+FRAME = 256  # samples per flatness frame (16 ms at 16 kHz)
 SILENT_DBFS = -50.0  # a frame quieter than this has flatness 0
 
 # f(starts (B,) int64 positions, n) -> (B, n) float tensor on the model's device: the control's

@@ -1,0 +1,117 @@
+"""The collapse guard: invisible when nothing collapses, rewinds what does, and its recorded
+interventions replay exactly (alone or in a batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inspire.config import ModelConfig
+from inspire.errors import UserInputError
+from inspire.samplernn import guard, sample
+from inspire.samplernn.model import SampleRNN
+
+SR = 16000
+CFG = ModelConfig(frame_sizes=(4, 2), dim=24, levels=64)
+N = 6 * 256
+QUICK = dict(span_s=0.032, rewind_s=0.0, window_s=0.016, retries=3)  # W = 256 samples, 2 frames a span
+
+
+def _model():
+    torch.manual_seed(0)
+    return SampleRNN(CFG).eval()
+
+
+def _sharp_model():
+    """Peaked distributions at low temperature, noise at high: collapses part-way up a ramp."""
+    m = _model().fold_weight_norm()
+    with torch.no_grad():
+        m.mlp.output.weight.mul_(30.0)
+    return m
+
+
+def _ramp(starts: np.ndarray, n: int, lo: float = 0.9, hi: float = 1.2) -> torch.Tensor:
+    t = np.asarray(starts)[:, None] + np.arange(n)
+    return torch.from_numpy((lo + (hi - lo) * t / N).astype(np.float32))
+
+
+def _steep(starts: np.ndarray, n: int) -> torch.Tensor:
+    return _ramp(starts, n, 0.2, 2.2)
+
+
+def _min_p(starts: np.ndarray, n: int) -> torch.Tensor:
+    return torch.full((len(starts), n), 0.01)
+
+
+def _run(model, seeds, config, temperature=_ramp, **kw):
+    log: list = []
+    out = torch.cat(list(guard.stream(model, n_samples=N, temperature=temperature, seeds=seeds, sample_rate=SR,
+                                      quantization="mu-law", config=config, log=log, **kw)), dim=1)
+    return out, log
+
+
+def test_without_a_collapse_the_guard_changes_nothing():
+    m, seeds = _model(), [5, 6]
+    got, log = _run(m, seeds, guard.GuardConfig(flatness=0.99, **QUICK), min_p=_min_p)
+    want = sample.generate(m, n_samples=N, temperature=lambda s, n: _ramp(np.full(2, s), n), seeds=seeds,
+                           min_p=lambda s, n: _min_p(np.full(2, s), n))
+    assert log == [[], []]
+    assert torch.equal(got, want)
+
+
+def test_interventions_are_recorded_and_replay_exactly():
+    m, seeds = _sharp_model(), [2, 3]
+    config = guard.GuardConfig(flatness=0.3, **QUICK)
+    got, log = _run(m, seeds, config, temperature=_steep, min_p=_min_p)
+    assert got.shape == (2, N)
+    events = [e for stream in log for e in stream]
+    assert any(e.get("to", 0) > 0 for e in events), "the guard never rewound part-way into a clip"
+    assert len({e["at"] for e in events}) > 1  # collapses seen at more than one place
+    for e in events:
+        assert e["at"] % 256 == 0 and e["flatness"] > 0.3
+        if "to" in e:
+            assert 0 <= e["to"] < e["at"] and e["to"] % 256 == 0 and 0 < e["ease"] <= 1
+    assert any(e.get("ease", 1.0) < 1.0 for e in events)  # redrawn a third time: eased
+    assert any(e.get("gave_up") for e in events)  # ...and let be after `retries`
+    # Alone, from the record: the same samples, with detection off over the recorded length.
+    for i, seed in enumerate(seeds):
+        alone, relog = _run(m, [seed], config, temperature=_steep, min_p=_min_p, replay=[log[i]], replay_until=N)
+        assert torch.equal(alone[0], got[i]), f"stream {i} did not replay"
+        assert relog == [log[i]]
+
+
+def test_replaying_a_guarded_clip_longer_keeps_its_start():
+    m = _model()
+    config = guard.GuardConfig(flatness=0.2, **QUICK)
+    got, log = _run(m, [9], config)
+    longer = torch.cat(list(guard.stream(m, n_samples=N + 512, temperature=_ramp, seeds=[9], sample_rate=SR,
+                                         quantization="mu-law", config=config, replay=log, replay_until=N)), dim=1)
+    assert torch.equal(longer[:, :N], got)
+
+
+def test_frame_flatness_tells_noise_from_tone_and_silence():
+    rng = np.random.default_rng(0)
+    n = 8 * guard.FRAME
+    t = np.arange(n) / SR
+    audio = np.stack([0.3 * rng.standard_normal(n), 0.5 * np.sin(2 * np.pi * 440 * t), np.zeros(n),
+                      1e-4 * rng.standard_normal(n)]).astype(np.float32)
+    flat = guard.frame_flatness(torch.from_numpy(audio)).numpy()
+    assert flat.shape == (4, 8)
+    assert np.all((flat[0] > 0.45) & (flat[0] < 0.65))  # white noise reads about 0.56
+    assert np.all(flat[1] < 0.05)
+    assert np.all(flat[2] == 0) and np.all(flat[3] == 0)  # silent: never noise
+
+
+@pytest.mark.parametrize("field, value", [("flatness", 1.2), ("span_s", 0), ("retries", 0), ("ease", 0), ("ease", 1.5)])
+def test_bad_guard_settings_are_one_line_errors(field, value):
+    with pytest.raises(UserInputError) as e:
+        guard.GuardConfig(**{field: value})
+    assert field in str(e.value) and "\n" not in str(e.value)
+
+
+def test_malformed_recorded_interventions_are_refused():
+    assert guard.check_replay([{"at": 100, "to": 0, "ease": 1.0}, {"at": 200, "gave_up": True}])
+    for bad in ("x", [{"at": 1.5}], [{"at": 100, "to": 100, "ease": 1.0}], [{"at": 100, "to": 0, "ease": 0}]):
+        with pytest.raises(UserInputError):
+            guard.check_replay(bad)
