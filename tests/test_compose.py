@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -242,6 +243,83 @@ def test_auto_skips_silence_and_its_own_pieces(tmp_path):
     used = {p["clip"] for p in piece["parts"]}
     assert "silent" not in used and "piece" not in used
     assert any(s.startswith("silent.wav") for s in piece["auto"]["skipped"])
+
+
+# ------------------------------------------------------------------------------- a person's marks
+
+
+def _mark(path: Path, **marks) -> None:
+    from inspire import clips as records
+
+    records.update(path, lambda r: replace(r, marks=records.Marks(**marks)), create=True)
+
+
+def _curation(folder: Path, verdicts: dict[str, str]) -> None:
+    entries = [{"id": cid, "file": f"{cid}.wav", "verdict": v, "score": 1.0 / rank, "rank": rank, "reasons": [],
+                "features": {}, "error": None, "lineage": None} for rank, (cid, v) in enumerate(verdicts.items(), 1)]
+    (folder / "curation.json").write_text(json.dumps({"format_version": 1, "settings": {}, "clips": entries}))
+
+
+def test_a_persons_verdict_overrides_curations_and_stars_come_first(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=5)
+    _curation(clips, {"clip-00": "keep", "clip-01": "keep", "clip-02": "discard", "clip-03": "keep", "clip-04": "keep"})
+    _mark(clips / "clip-00.wav", verdict="discard")  # curation's best: a person threw it away
+    _mark(clips / "clip-02.wav", verdict="keep")  # curation discarded it: a person kept it
+    _mark(clips / "clip-04.wav", star=True)  # curation's worst keeper, a person's favourite
+    ranked, skipped, used = arrange.rank_clips(clips)
+    assert used and [c.id for c in ranked] == ["clip-04", "clip-01", "clip-02", "clip-03"]
+    assert [c.rank for c in ranked] == [5, 2, 3, 4] and ranked[0].star
+    assert skipped == ["clip-00.wav: marked discard"]
+    # Starred passages are taken first: a piece with room for one passage is the favourite's.
+    pl = arrange.plan(clips, seconds=2.0)
+    assert {p.clip.id for p in pl.parts} == {"clip-04"}
+    piece = compose.auto_compose(clips, minutes=0.2, out=tmp_path / "piece.wav", noise_reduction="off")
+    used_ids = {p["clip"] for p in piece["parts"]}
+    assert "clip-00" not in used_ids and "clip-02" in used_ids
+    assert "clip-00.wav: marked discard" in piece["auto"]["skipped"]
+
+
+def test_marked_regions_are_the_clips_passages(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=3, seconds=6.0)
+    _mark(clips / "clip-01.wav", regions=[(3.5, 4.5), (0.5, 2.0), (1.5, 2.5)], star=True)
+    ranked, _, _ = arrange.rank_clips(clips)
+    x, _ = sf.read(str(clips / "clip-01.wav"), dtype="float32")
+    assert [(p.in_s, p.out_s) for p in arrange.passages_of(ranked[0], x, SR)] == [(0.5, 2.5), (3.5, 4.5)]
+    pl = arrange.plan(clips, seconds=20.0)
+    mine = [p for p in pl.parts if p.clip.id == "clip-01"]
+    assert len(mine) == 2
+    for p in mine:
+        assert (0.5 <= p.in_s < p.out_s <= 2.5) or (3.5 <= p.in_s < p.out_s <= 4.5)
+
+
+def test_without_curation_a_person_can_keep_silence_and_discard_music(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=3)
+    write_audio(clips / "quiet.wav", 0.0005 * _tone(3.0, 440), SR)
+    _mark(clips / "quiet.wav", verdict="keep")
+    _mark(clips / "clip-00.wav", verdict="discard")
+    ranked, skipped, used = arrange.rank_clips(clips)
+    assert not used and "quiet" in {c.id for c in ranked} and "clip-00" not in {c.id for c in ranked}
+    assert skipped == ["clip-00.wav: marked discard"]
+
+
+def test_plan_says_nothing_itself(tmp_path, capsys):
+    from inspire.compose import arrange
+
+    pl = arrange.plan(_write_clips(tmp_path / "clips", n=2), seconds=120.0)
+    assert any("asked for 2.00 min" in w for w in pl.warnings)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_short_clips_can_be_arranged(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=3, seconds=0.6)  # shorter than the 1-s boundary window
+    piece = compose.auto_compose(clips, minutes=0.02, out=tmp_path / "piece.wav", noise_reduction="off")
+    assert piece["parts"] and piece["seconds"] > 0.5
 
 
 # -------------------------------------------------------------------------------- bad input

@@ -42,9 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.compose.arrange import PIECE_KIND, load_curation, read_sidecar
+from inspire import clips
+from inspire.compose.arrange import PIECE_KIND
 from inspire.audio.io import AUDIO_EXTENSIONS, probe, read_audio, write_audio
-from inspire.errors import UserInputError
+from inspire.curate.curate import load_curation
+from inspire.errors import InspireError, UserInputError
 from inspire.files import write_json, write_text
 
 FORMAT_VERSION = 1
@@ -550,7 +552,7 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
             "end_s": round((start + n) / sr, 6),
             "start_sample": start,
             "end_sample": start + n,
-            "generation": read_sidecar(path),
+            "generation": _generation(path),
             "curation": None if record is None else {k: record.get(k) for k in ("rank", "score", "verdict", "reasons")},
             "lineage": _lineage_in_part(record, part, start / sr, n / sr),
             "stem": None if stem is None else _relpath(stem, out.parent),
@@ -573,6 +575,14 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
     write_text(out.with_suffix(".labels.txt"), "\n".join(labels) + "\n")
     write_json(out.with_suffix(".json"), piece)
     return piece
+
+
+def _generation(path: Path) -> dict | None:
+    """The clip's sidecar as it stands (what made it, curation, a person's marks), or None."""
+    try:
+        return clips.to_dict(clips.read(path))
+    except InspireError:
+        return None
 
 
 def _curation_record(cur: dict | None, path: Path) -> dict | None:
@@ -651,6 +661,8 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
         raise UserInputError(f"--minutes must be a positive number, got {minutes!r}")
     _say(f"arranging {float(minutes):g} min from {clips_dir}")
     pl = plan(clips_dir, seconds=float(minutes) * 60.0, seed=seed)
+    for w in pl.warnings:
+        _say(f"warning: {w}")
     toml_path = out.with_suffix(".toml")
     clips_rel = _relpath(Path(clips_dir), out.parent)
     parts, notes = [], []
