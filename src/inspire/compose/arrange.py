@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from inspire import clips
+from inspire.audio import spectral
 from inspire.audio.io import find_audio_files, probe, read_audio
 from inspire.curate.curate import CURATION_FILE, load_curation
 from inspire.errors import InspireError, UserInputError
@@ -202,15 +203,10 @@ def _power_db(db: np.ndarray) -> float:
 
 
 def _spectra(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectra of 40 ms frames every hop, and their frequencies. (frames, bins), (bins,)"""
+    """Power spectra of ~40 ms frames starting every hop, and their frequencies. (frames, bins), (bins,)"""
     hop = int(round(HOP_S * sample_rate))
     n_fft = 1 << int(math.ceil(math.log2(4 * hop)))
-    n = max(0, (len(x) - n_fft) // hop + 1)
-    if n == 0:
-        x = np.pad(x, (0, n_fft - len(x)))
-        n = 1
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    spec = np.abs(spectral.stft(x, n_fft=n_fft, hop=hop, center=False)) ** 2
     return spec, np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from inspire import clips
 from inspire.errors import AudioReadError, InspireError, UserInputError
 from inspire.files import read_json, write_json, write_text
+from inspire.timefmt import clock
 
 FORMAT_VERSION = 1
 CURATION_FILE = "curation.json"
@@ -275,22 +276,17 @@ def format_timeline(seconds: float, matches: list, *, width: int = 60) -> str:
         b = max(a + 1, int(math.ceil(m.clip_end_s / max(seconds, 1e-9) * width)))
         for i in range(a, min(b, width)):
             bar[i] = letters[m.track]
-    lines = [f"|{''.join(bar)}|  0:00 .. {_clock(seconds)}"]
+    lines = [f"|{''.join(bar)}|  0:00 .. {clock(seconds, decimals=2)}"]
     if not matches:
         lines.append("no passage closely matches a training track")
     for m in matches:
         lines.append(
-            f"{letters[m.track]}  {_clock(m.clip_start_s)}-{_clock(m.clip_end_s)}  "
-            f"{m.track} @ {_clock(m.source_start_s)}  similarity {m.similarity:.2f}"
+            f"{letters[m.track]}  {clock(m.clip_start_s, decimals=2)}-{clock(m.clip_end_s, decimals=2)}  "
+            f"{m.track} @ {clock(m.source_start_s, decimals=2)}  similarity {m.similarity:.2f}"
         )
     fraction = sum(m.clip_end_s - m.clip_start_s for m in matches) / max(seconds, 1e-9)
     lines.append(f"near-copy: {100 * min(1.0, fraction):.0f}% of {seconds:.1f} s")
     return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m)}:{s:05.2f}"
 
 
 # --- command line --------------------------------------------------------------------------
