@@ -341,8 +341,8 @@ def bare(audio: str | os.PathLike) -> ClipRecord:
 
 
 def scan(folder: str | os.PathLike) -> list[ClipRecord]:
-    """Every finished clip of a folder (not its subfolders): a sidecar with its audio beside it.
-    Files that are not clip sidecars, and sidecars that cannot be read, are passed over.
+    """Every finished clip of a folder (not its subfolders): a sidecar with its audio beside it
+    (same stem). Files that are not clip sidecars, and sidecars that cannot be read, are passed over.
     Sorted by index (clips without one last), then id."""
     folder = Path(folder)
     records = []
@@ -351,7 +351,7 @@ def scan(folder: str | os.PathLike) -> list[ClipRecord]:
             record = read(side)
         except UserInputError:
             continue
-        if (folder / record.file).is_file():
+        if sidecar_path(record.file).name == side.name and (folder / record.file).is_file():
             records.append(record)
     records.sort(key=lambda r: (r.index is None, r.index or 0, r.id))
     return records
@@ -393,7 +393,7 @@ def rebuild_manifest(folder: str | os.PathLike, header: dict) -> dict:
             {"id": r.id, "file": r.file, "seed": r.seed, "index": r.index,
              "temperature_spec": r.temperature["spec"], "seconds": r.seconds}
             for r in scan(folder)
-            if r.id == sidecar_path(r.file).stem and r.seed is not None and r.index is not None
+            if r.id == Path(r.file).stem and r.seed is not None and r.index is not None
             and r.seconds is not None and isinstance(r.temperature, dict) and "spec" in r.temperature
         ]  # fmt: skip
         clips.sort(key=lambda c: (c["index"], c["id"]))
