@@ -79,11 +79,13 @@ def curate_folder(
     for path in files:
         rel = path.relative_to(clips_dir).as_posix()
         entry = {"id": path.stem, "file": rel, "verdict": "discard", "score": 0.0, "rank": 0, "reasons": [],
-                 "features": {}, "lineage": None, "error": None}
+                 "features": {}, "regions": None, "lineage": None, "error": None}
         try:
             x, info = read_audio(path)
-            result = scores.analyze(x, info.sample_rate, thresholds=thresholds)
-            entry.update(verdict=result.verdict, score=result.score, reasons=result.reasons, features=result.features)
+            result = scores.analyze(x, info.sample_rate, thresholds=thresholds,
+                                    temperature=_temperature(_record(clips_dir, entry)))
+            entry.update(verdict=result.verdict, score=result.score, reasons=result.reasons, features=result.features,
+                         regions=keeper_regions(result.features) if result.verdict == "keep" else None)
             if index is not None:
                 matches = lineage.search(index, x, info.sample_rate)
                 entry["lineage"] = {
@@ -188,7 +190,7 @@ def _update_sidecar(clips_dir: Path, entry: dict) -> None:
     """Set the "curation" of the clip's sidecar; everything else in it stays as it is (a
     person's marks, keys of newer versions). Clips without a sidecar get none (curation.json
     holds everything); a composed piece's sidecar is not a clip's and is left alone."""
-    curation = {k: entry[k] for k in ("verdict", "score", "rank", "reasons", "features", "lineage", "error")}
+    curation = {k: entry[k] for k in ("verdict", "score", "rank", "reasons", "features", "regions", "lineage", "error")}
     path = clips_dir / entry["file"]
     try:
         clips.update(path, lambda r: replace(r, curation=curation))
@@ -198,6 +200,15 @@ def _update_sidecar(clips_dir: Path, entry: dict) -> None:
             print(f"inspire curate: warning: {exc}; left alone", file=sys.stderr)
     except InspireError as exc:
         print(f"inspire curate: warning: {exc}; left alone", file=sys.stderr)
+
+
+def keeper_regions(features: dict) -> list[list[float]] | None:
+    """The passages curation suggests keeping, [[start_s, end_s]]: the clean stretch before a
+    collapse into noise; None when the whole clip is as good as its verdict says."""
+    clean = features.get("clean_s")
+    if features.get("collapse_s") is None or not clean:
+        return None
+    return [[0.0, float(clean)]]
 
 
 def _temperature(record: clips.ClipRecord | None) -> dict | None:
@@ -211,6 +222,7 @@ CSV_FEATURES = [k for k in (
     "duration_s", "loudness_lufs", "peak_dbfs", "silence_fraction", "clipped_fraction", "dc_offset",
     "spectral_flatness", "variety_db", "variety_p90_db", "monotony", "dynamic_range_db",
     "loop_period_s", "loop_start_s", "loop_end_s", "loop_fraction", "loop_similarity",
+    "collapse_s", "collapse_temperature", "clean_s",
 )]  # fmt: skip
 
 

@@ -43,6 +43,10 @@ FEATURES: dict[str, str] = {
     "loop_end_s": "where it ends (seconds; null when none)",
     "loop_fraction": "share of the clip spent in that loop (0-1)",
     "loop_similarity": "mean spectral similarity between one period and the next inside it (0-1)",
+    "collapse_s": "where the clip falls into noise for good (seconds; null when it does not): features above "
+                  "then describe only the clean stretch before it",
+    "collapse_temperature": "the temperature there, from the clip's sidecar (null when unknown)",
+    "clean_s": "end of that clean stretch, the clip's keeper region (seconds; null when no collapse)",
 }
 
 
@@ -66,6 +70,12 @@ class Thresholds:
     min_loop_repeats: float = 3.0  # ...and this many periods to count
     max_loop_fraction: float = 0.3  # a loop covering more of the clip than this: "stuck loop"
     min_loop_change_db: float = 2.0  # a loop must move inside its period (RMS dB); else it is a drone
+    collapse_flatness: float = 0.3  # a 64-ms frame flatter than this is a noise frame
+    collapse_share: float = 0.8  # a collapse: at least this share of noise frames from its onset to the end...
+    clean_share: float = 0.3  # ...at most this share before it...
+    min_collapse_s: float = 1.0  # ...lasting at least this long, to the end of the clip
+    collapse_margin_s: float = 0.25  # the keeper region ends this long before the onset
+    min_keeper_s: float = 3.0  # a clean stretch shorter than this: the collapsed clip is discarded
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,7 +87,8 @@ class Thresholds:
                 f"thresholds need 0 < min_loop_period_s < max_loop_period_s, "
                 f"got {self.min_loop_period_s} and {self.max_loop_period_s}"
             )
-        for name in ("max_silence_fraction", "noise_flatness", "max_clipped_fraction", "max_loop_fraction"):
+        for name in ("max_silence_fraction", "noise_flatness", "max_clipped_fraction", "max_loop_fraction",
+                     "collapse_flatness", "collapse_share", "clean_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise UserInputError(f"threshold {name} must be between 0 and 1, got {getattr(self, name)}")
 
@@ -158,22 +169,37 @@ def band_energies_db(power: np.ndarray, sample_rate: int, *, n_bands: int = N_BA
 # --- features ------------------------------------------------------------------------------
 
 
-def analyze(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresholds()) -> ClipScore:
-    """Compute every feature of mono float audio `x` and judge it."""
+def analyze(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresholds(),
+            temperature: dict | None = None) -> ClipScore:
+    """Compute every feature of mono float audio `x` and judge it. `temperature`: the clip's
+    resolved temperature curve from its sidecar ({"times_s", "values"}), to say the temperature
+    at which a collapse began."""
     feats, bands = compute_features(x, sample_rate, thresholds=thresholds)
+    if feats["collapse_s"] is not None and temperature:
+        at = np.interp(feats["collapse_s"], temperature["times_s"], temperature["values"])
+        feats["collapse_temperature"] = round(float(at), 3)
     verdict, reasons, score = judge(feats, thresholds)
     return ClipScore(feats, verdict, reasons, score, bands)
 
 
 def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresholds()) -> tuple[dict, np.ndarray]:
+    """Every feature of `x`, and its band energies (for pictures). When the clip collapses into
+    noise (`find_collapse`) the features other than the collapse's own describe the clean
+    stretch before it: that is what a listener would keep."""
     x = np.asarray(x, dtype=np.float32)
     t = thresholds
     power, hop = stft_power(x, sample_rate)
-    bands = band_energies_db(power, sample_rate)
+    bands_all = band_energies_db(power, sample_rate)
     frame_db = 10.0 * np.log10(power.sum(axis=1) * 0.5 + 1e-12)  # ~ RMS level of the frame (dBFS)
     loud = frame_db > t.silence_dbfs
+    hop_s = hop / sample_rate
 
     feats: dict = {"duration_s": round(x.size / sample_rate, 3)}
+    collapse = find_collapse(power, loud, hop_s=hop_s, duration_s=x.size / sample_rate, thresholds=t)
+    bands = bands_all
+    if collapse is not None and collapse["clean_s"] > 0:  # judge the clean stretch
+        frames = max(1, int(collapse["clean_s"] / hop_s))
+        x, power, bands, loud = x[: round(collapse["clean_s"] * sample_rate)], power[:frames], bands[:frames], loud[:frames]
     feats["loudness_lufs"] = _round(loudness_lufs(x, sample_rate), 2)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     feats["peak_dbfs"] = _round(_db(peak), 2)
@@ -181,7 +207,7 @@ def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds 
     feats["clipped_fraction"] = round(clipped_fraction(x), 5)
     feats["dc_offset"] = round(float(x.mean(dtype=np.float64)) if x.size else 0.0, 5)
     feats["spectral_flatness"] = round(spectral_flatness(power, loud), 4)
-    changes = block_changes_db(bands, loud, hop_s=hop / sample_rate)
+    changes = block_changes_db(bands, loud, hop_s=hop_s)
     feats["variety_db"] = round(float(np.median(changes)), 3) if changes.size else 0.0
     feats["variety_p90_db"] = round(float(np.quantile(changes, 0.9)), 3) if changes.size else 0.0
     feats["monotony"] = round(float(np.mean(changes < t.drone_variety_db)), 4) if changes.size else 1.0
@@ -192,7 +218,48 @@ def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds 
     feats["loop_end_s"] = loop["end_s"] if loop else None
     feats["loop_fraction"] = round(loop["fraction"], 4) if loop else 0.0
     feats["loop_similarity"] = loop["similarity"] if loop else None
-    return feats, bands
+    feats["collapse_s"] = collapse["onset_s"] if collapse else None
+    feats["collapse_temperature"] = None
+    feats["clean_s"] = collapse["clean_s"] if collapse else None
+    return feats, bands_all
+
+
+def find_collapse(power: np.ndarray, loud: np.ndarray, *, hop_s: float, duration_s: float,
+                  thresholds: Thresholds = Thresholds()) -> dict | None:
+    """Where a clip falls into noise and stays there: {"onset_s", "clean_s"} or None.
+
+    Every non-silent frame flatter than `collapse_flatness` is a noise frame. The onset is the
+    frame that best splits the clip into "mostly not noise" before and "noise" after (the step
+    function closest to the noise frames: fewest noise frames before plus fewest other frames
+    after; accurate to a frame or two, 16-32 ms). It is a collapse when at least
+    `collapse_share` of the frames after it are noise, at most `clean_share` before, and the
+    noise lasts `min_collapse_s` to the end. A clip that is noise from its first half second
+    (onset < 0.5 s) is no collapse but noise (`judge` names it from the whole clip's flatness).
+    clean_s: where the keeper region before the onset ends (`collapse_margin_s` before it), 0
+    when nothing before the onset is worth keeping.
+    """
+    t = thresholds
+    n = power.shape[0]
+    if n < 2:
+        return None
+    noisy = loud & (frame_flatness(power) > t.collapse_flatness)
+    before = np.concatenate([[0], np.cumsum(noisy)])  # noise frames in [0, k)
+    clean_after = (n - np.arange(n + 1)) - (before[-1] - before)  # other frames in [k, n)
+    k = int(np.argmin(before + clean_after))
+    onset = k * hop_s
+    if (n - k) * hop_s < t.min_collapse_s or onset < 0.5:
+        return None
+    if (before[-1] - before[k]) / (n - k) < t.collapse_share or before[k] / k > t.clean_share:
+        return None
+    clean = onset - t.collapse_margin_s
+    return {"onset_s": round(onset, 3), "clean_s": round(clean, 3) if clean >= 0.5 else 0.0}
+
+
+def frame_flatness(power: np.ndarray) -> np.ndarray:
+    """Spectral flatness (Wiener entropy: geometric / arithmetic mean, DC left out) of every
+    frame of a power spectrogram (frames, bins) -> (frames,)."""
+    p = power[:, 1:].astype(np.float64) + 1e-12
+    return np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)
 
 
 def loudness_lufs(x: np.ndarray, sample_rate: int) -> float | None:
@@ -234,11 +301,9 @@ def clipped_fraction(x: np.ndarray, *, full_scale: float = 0.9, min_run: int = 3
 
 def spectral_flatness(power: np.ndarray, loud: np.ndarray) -> float:
     """Median over non-silent frames of geometric / arithmetic mean of the power spectrum."""
-    p = power[loud][:, 1:].astype(np.float64) + 1e-12
-    if p.shape[0] == 0:
+    if not loud.any():
         return 0.0
-    flat = np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)
-    return float(np.median(flat))
+    return float(np.median(frame_flatness(power[loud])))
 
 
 def block_changes_db(bands: np.ndarray, loud: np.ndarray, *, hop_s: float, block_s: float = 0.5) -> np.ndarray:
@@ -366,10 +431,19 @@ def judge(feats: dict, thresholds: Thresholds = Thresholds()) -> tuple[str, list
     Reasons that discard come first; notes about milder faults (a little clipping, DC) are
     listed for kept clips too. The score rewards change (variety) and penalises silence,
     noise, clipping and looping; a discarded clip's score is quartered so ranks read sensibly.
+    A clip that collapsed into noise is judged on its clean stretch (the features say so): the
+    collapse is a reason to discard when that stretch is shorter than `min_keeper_s`, else a note.
     """
     t = thresholds
     reasons: list[str] = []
     notes: list[str] = []
+    if feats.get("collapse_s") is not None:
+        temp = feats.get("collapse_temperature")
+        said = f"collapsed into noise at {feats['collapse_s']:.1f} s" + (f" (T {temp:.2f})" if temp is not None else "")
+        if feats["clean_s"] < t.min_keeper_s:
+            reasons.append(said)
+        else:
+            notes.append(f"{said}; the first {feats['clean_s']:.1f} s are clean")
     silence = feats["silence_fraction"]
     lufs = feats["loudness_lufs"]
     mostly_silent = silence > t.max_silence_fraction or lufs is None
@@ -382,7 +456,7 @@ def judge(feats: dict, thresholds: Thresholds = Thresholds()) -> tuple[str, list
         reasons.append("white noise" if feats["spectral_flatness"] > 0.45 else "mostly noise")
     if feats["loop_period_s"] is not None and feats["loop_fraction"] > t.max_loop_fraction and not mostly_silent:
         p, a, b = feats["loop_period_s"], feats["loop_start_s"], feats["loop_end_s"]
-        until_end = b >= feats["duration_s"] - max(0.5, p)
+        until_end = b >= (feats.get("clean_s") or feats["duration_s"]) - max(0.5, p)
         if until_end:
             reasons.append(f"stuck in a {p:.2f} s loop from {a:.1f} s on")
         else:
