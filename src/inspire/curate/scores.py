@@ -199,7 +199,8 @@ def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds 
     bands = bands_all
     if collapse is not None and collapse["clean_s"] > 0:  # judge the clean stretch
         frames = max(1, int(collapse["clean_s"] / hop_s))
-        x, power, bands, loud = x[: round(collapse["clean_s"] * sample_rate)], power[:frames], bands[:frames], loud[:frames]
+        x = x[: round(collapse["clean_s"] * sample_rate)]
+        power, bands, loud = power[:frames], bands[:frames], loud[:frames]
     feats["loudness_lufs"] = _round(loudness_lufs(x, sample_rate), 2)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     feats["peak_dbfs"] = _round(_db(peak), 2)
