@@ -108,3 +108,18 @@ def test_curation_records_the_keeper_region_and_the_temperature(tmp_path):
     other = next(e for e in cur["clips"] if e["id"] == "0001-bbbb")
     assert other["regions"] is None
     assert "collapse_s" in (folder / "curation.csv").read_text().splitlines()[0]
+
+
+def test_compose_auto_uses_only_the_clean_stretch_of_a_collapsed_clip(tmp_path):
+    from inspire.compose import compose
+
+    folder = tmp_path / "clips"
+    write(folder / "collapsed.wav", _collapsing(12.0, 6.1, seed=1), SR)
+    for k in range(2):
+        write(folder / f"clean-{k}.wav", _mulaw(melody(8.0, 10 + k)), SR)
+    cur = curate_folder(folder)
+    (b_clean,) = [e["regions"][0][1] for e in cur["clips"] if e["id"] == "collapsed"]
+    piece = compose.auto_compose(folder, minutes=1.0, out=tmp_path / "piece.wav", noise_reduction="off")
+    mine = [p for p in piece["parts"] if p["clip"] == "collapsed"]
+    assert mine, "the collapsed clip's clean stretch was not used"
+    assert all(p["out_s"] <= b_clean + 1e-6 for p in mine)

@@ -9,7 +9,9 @@ arc and each join's crossfade from how alike its two sides are.
 
 A person's marks (in each clip's sidecar, see inspire.clips) come first: a clip they discarded
 is never used and one they kept always is, whatever curation said; starred clips give their
-passages first; a clip's marked regions are its passages (as marked, not cut further).
+passages first; a clip's marked regions are its passages (as marked, not cut further). Without
+marked regions, curation's keeper regions (the clean stretch before a collapse into noise) bound
+where a clip's passages are cut: the rest of it is never used.
 
 Pure analysis: numpy only, no printing, deterministic for a given folder and seed. Rendering
 is compose's job; the caller says the plan's warnings.
@@ -51,6 +53,7 @@ class Clip:
     curation: dict | None  # the clip's curation.json record, when there is one
     star: bool = False  # a person's favourite: its passages are taken first
     regions: tuple[tuple[float, float], ...] = ()  # a person's keeper passages (seconds); (): cut automatically
+    usable: tuple[tuple[float, float], ...] = ()  # curation's keeper regions: cut only inside them; (): all of it
 
 
 @dataclass
@@ -174,7 +177,10 @@ def rank_clips(clips_dir: str | os.PathLike, *, sample_rate: int | None = None) 
 
 
 def _clip(cid: str, path: Path, rank: int, score: float, curation: dict | None, marks: clips.Marks) -> Clip:
-    return Clip(cid, path, rank, score, curation, star=marks.star, regions=marks.regions)
+    usable = ()
+    if curation is not None and isinstance(curation.get("regions"), list):
+        usable = tuple((float(a), float(b)) for a, b in curation["regions"] if float(a) < float(b))
+    return Clip(cid, path, rank, score, curation, star=marks.star, regions=marks.regions, usable=usable)
 
 
 def _stars_first(chosen: list[Clip]) -> list[Clip]:
@@ -243,19 +249,35 @@ def boundary_scores(x: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def passages_of(clip: Clip, x: np.ndarray, sample_rate: int) -> list[Passage]:
-    """Cut one clip into passages of MIN..MAX_PASSAGE_S at good boundaries, silence trimmed; a
-    clip with regions marked by a person has those as its passages instead."""
+    """Cut one clip into passages of MIN..MAX_PASSAGE_S at good boundaries, silence trimmed,
+    inside curation's keeper regions when it gave some; a clip with regions marked by a person
+    has those as its passages instead."""
     db = frame_db(x, sample_rate)
     if clip.regions:
         spec, freqs = _spectra(x, sample_rate)
         return [_passage(clip, x, sample_rate, db, spec, freqs, int(round(a / HOP_S)), int(round(b / HOP_S)), a, b)
                 for a, b in _merged(clip.regions, len(x) / sample_rate)]
-    active = np.flatnonzero(_active(db))
-    if active.size == 0:
-        return []
-    first = max(0, int(active[0]) - 3)
-    last = min(len(db), int(active[-1]) + 4)
-    score = boundary_scores(x, sample_rate)
+    spans = [(0, len(db))]
+    if clip.usable:
+        spans = [(int(a / HOP_S), int(b / HOP_S)) for a, b in _merged(clip.usable, len(x) / sample_rate)]
+    score = spec = freqs = None
+    out = []
+    for lo_h, hi_h in spans:
+        active = lo_h + np.flatnonzero(_active(db)[lo_h:hi_h])
+        if active.size == 0:
+            continue
+        if score is None:
+            score = boundary_scores(x, sample_rate)
+            spec, freqs = _spectra(x, sample_rate)
+        cuts = _cuts(score, max(lo_h, int(active[0]) - 3), min(hi_h, int(active[-1]) + 4))
+        out += [_passage(clip, x, sample_rate, db, spec, freqs, a, b, a * HOP_S, b * HOP_S)
+                for a, b in zip(cuts[:-1], cuts[1:])]
+    return [p for p in out if p.seconds >= 0.5]
+
+
+def _cuts(score: np.ndarray, first: int, last: int) -> list[int]:
+    """Cut points (hops) from `first` to `last` into passages of MIN..MAX_PASSAGE_S, each at the
+    best boundary near TARGET_PASSAGE_S."""
     cuts = [first]
     min_h, tgt_h, max_h = (int(s / HOP_S) for s in (MIN_PASSAGE_S, TARGET_PASSAGE_S, MAX_PASSAGE_S))
     while last - cuts[-1] > max_h:
@@ -267,9 +289,7 @@ def passages_of(clip: Clip, x: np.ndarray, sample_rate: int) -> list[Passage]:
         merit = score[idx] - 0.08 * np.abs(idx - (a + tgt_h)) * HOP_S
         cuts.append(int(idx[int(np.argmax(merit))]))
     cuts.append(last)
-    spec, freqs = _spectra(x, sample_rate)
-    out = [_passage(clip, x, sample_rate, db, spec, freqs, a, b, a * HOP_S, b * HOP_S) for a, b in zip(cuts[:-1], cuts[1:])]
-    return [p for p in out if p.seconds >= 0.5]
+    return cuts
 
 
 def _passage(clip: Clip, x: np.ndarray, sample_rate: int, db: np.ndarray, spec: np.ndarray, freqs: np.ndarray,
@@ -295,7 +315,7 @@ def _passage(clip: Clip, x: np.ndarray, sample_rate: int, db: np.ndarray, spec: 
 
 
 def _merged(regions, seconds: float) -> list[tuple[float, float]]:
-    """A person's regions in time order, overlapping ones joined, cut at the clip's end."""
+    """Regions in time order, overlapping ones joined, cut at the clip's end."""
     out: list[list[float]] = []
     for a, b in sorted(regions):
         b = min(b, seconds)
