@@ -115,3 +115,13 @@ def test_malformed_recorded_interventions_are_refused():
     for bad in ("x", [{"at": 1.5}], [{"at": 100, "to": 100, "ease": 1.0}], [{"at": 100, "to": 0, "ease": 0}]):
         with pytest.raises(UserInputError):
             guard.check_replay(bad)
+
+
+def test_a_shorter_replay_is_the_start_of_the_clip():
+    m = _sharp_model()
+    config = guard.GuardConfig(flatness=0.3, **QUICK)
+    got, log = _run(m, [2], config, temperature=_steep)
+    assert any(e["at"] > 600 and e.get("to", N) < 300 for e in log[0]), log  # a rewind across the new end
+    short = torch.cat(list(guard.stream(m, n_samples=300, temperature=_steep, seeds=[2], sample_rate=SR,
+                                        quantization="mu-law", config=config, replay=log, replay_until=N)), dim=1)
+    assert torch.equal(short, got[:, :300])

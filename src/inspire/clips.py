@@ -10,6 +10,8 @@ and writes it through this module, as a `ClipRecord`; nothing else touches its k
       "id": "0003-1a2b3c4d", "file": "0003-1a2b3c4d.wav",
       "run": ..., "checkpoint": {"path", "sha256", "step"}, "seed": 0, "index": 3, "stream_seed": ...,
       "temperature": {"spec", "times_s", "values"}, "seconds": 30.0, "samples": 480000,
+      "min_p": null | {"spec", "times_s", "values"}, "top_p": null | {...},   # truncation curves (null: off)
+      "guard": null | {"settings": {...}, "interventions": [{"at", "to", "ease", "flatness"} | {"at", "gave_up"}]},
       "sample_rate": 16000, "quantization": "mu-law", "levels": 256,
       "prime": null | {"source", "start_s", "seconds", "included", ...}, "int8": false,
       "software": "inspire 0.2.0", "created": "2026-...",
@@ -150,6 +152,9 @@ class ClipRecord:
     index: int | None = None  # the clip's index in its job
     stream_seed: int | None = None  # the seed of its random stream
     temperature: dict | None = None  # {"spec", "times_s", "values"}: the resolved curve
+    min_p: dict | None = None  # the min-p truncation curve, same form; None: off
+    top_p: dict | None = None  # the top-p truncation curve, same form; None: off
+    guard: dict | None = None  # {"settings", "interventions"} (inspire.samplernn.guard); None: no guard
     seconds: float | None = None  # generated audio, without an included prime
     samples: int | None = None  # generated samples, without an included prime
     sample_rate: int | None = None
@@ -196,21 +201,23 @@ class ClipRecord:
 
 
 _FIELDS = {f.name for f in fields(ClipRecord)} - {"extra"}
+_WHEN_USED = frozenset({"min_p", "top_p", "guard"})  # written only when not None
 # Type of each plain field: what a sidecar may hold there (None is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
     "file": (str,), "run": (str,), "checkpoint": (dict,), "seed": (int,), "index": (int,), "stream_seed": (int,),
-    "temperature": (dict,), "seconds": (int, float), "samples": (int,), "sample_rate": (int,), "quantization": (str,),
-    "levels": (int,), "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
+    "temperature": (dict,), "min_p": (dict,), "top_p": (dict,), "guard": (dict,), "seconds": (int, float),
+    "samples": (int,), "sample_rate": (int,), "quantization": (str,), "levels": (int,), "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
 }  # fmt: skip
 
 
 def to_dict(record: ClipRecord) -> dict:
-    """The sidecar's JSON content: every field (null where unknown), then unknown keys."""
+    """The sidecar's JSON content: every field (null where unknown; the controls added since
+    release 0.1, truncation and the guard, only when used), then unknown keys."""
     out: dict[str, Any] = {"format_version": FORMAT_VERSION}
     for f in fields(ClipRecord):
         if f.name == "marks":
             out["marks"] = record.marks.to_dict()
-        elif f.name != "extra":
+        elif f.name != "extra" and not (f.name in _WHEN_USED and getattr(record, f.name) is None):
             out[f.name] = getattr(record, f.name)
     out.update(record.extra)
     return out

@@ -1,9 +1,13 @@
 """`inspire generate`: an abundance of clips from a trained run, with expressive temperature.
 
-A job is N clips of S seconds from one checkpoint. Clip i takes the i-th temperature schedule in
-turn (a sweep), its own random stream (seeded from the job seed and i) and, when primed, a prime
-(one file for all clips, or its own random stretch of a training track). Its id is deterministic
-from (checkpoint hash, seed, schedule, index, prime), so the same command makes the same clips.
+A job is N clips of S seconds from one checkpoint. Clip i takes the i-th setting in turn (a sweep:
+every combination of the temperature schedules and min-p and top-p truncation curves given), its
+own random stream (seeded from the job seed and i) and, when primed, a prime (one file for all
+clips, or its own random stretch of a training track). With the collapse guard on
+(inspire.samplernn.guard) every clip is watched for a fall into noise and redrawn where it falls;
+the guard's interventions go into the sidecar. A clip's id is deterministic from (checkpoint hash,
+seed, schedule, index, prime, truncation and guard when used), so the same command makes the same
+clips.
 
 Output folder (default RUN_DIR/clips/<step>-seed<S>-<seconds>s-<hash of the job>/):
 
@@ -55,9 +59,11 @@ BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 # Ids and seeds
 
 
-def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: Any = None) -> str:
+def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: Any = None,
+            controls: list | None = None) -> str:
     """Deterministic id of a clip: its index (for sorting) and a hash of what makes it."""
     key = [checkpoint_sha256, int(seed), str(spec), int(index)] + ([prime_key] if prime_key is not None else [])
+    key += controls or []
     digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
     return f"{index:04d}-{digest[:8]}"
 
@@ -96,6 +102,17 @@ class ClipPlan:
     stream_seed: int  # the seed of this clip's random stream
     schedule: temp.Schedule
     prime: dict | None  # {"source", "start_s", "seconds", ...}: the exact stretch, or None
+    min_p: temp.Schedule | None = None  # truncation curves; None: off
+    top_p: temp.Schedule | None = None
+    guard: Any = None  # inspire.samplernn.guard.GuardConfig, or None: no guard
+    replay: list | None = None  # recorded guard interventions to apply (--again)
+    replay_until: int = 0  # ...over this many samples (the recorded clip's length)
+
+    def controls_key(self) -> list:
+        """What the truncation and guard add to the clip's id (nothing when off, so plain clips
+        keep the ids they always had)."""
+        key = [[c.control, c.spec] for c in (self.min_p, self.top_p) if c is not None]
+        return key + ([["guard", self.guard.to_dict()]] if self.guard is not None else [])
 
 
 @dataclass
@@ -261,6 +278,9 @@ def run_job(
     n: int,
     seconds: float = DEFAULT_SECONDS,
     temperatures: list[str] | tuple[str, ...] = ("1.0",),
+    min_ps: list[str] | tuple[str, ...] = ("0",),
+    top_ps: list[str] | tuple[str, ...] = ("1",),
+    guard: bool | Any = False,
     seed: int = 0,
     checkpoint: str = "best",
     out: str | os.PathLike | None = None,
@@ -279,8 +299,10 @@ def run_job(
 ) -> Path:
     """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
 
-    Resumes: clips already finished in the folder are skipped. `temperatures`: schedule specs
-    (see inspire.schedule), taken by the clips in turn. `prime`: an audio file or "corpus".
+    Resumes: clips already finished in the folder are skipped. `temperatures`, `min_ps`, `top_ps`:
+    schedule specs (see inspire.schedule); the clips take every combination in turn. `guard`:
+    True (default settings) or a GuardConfig to watch for collapse into noise and redraw.
+    `prime`: an audio file or "corpus".
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
     `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
@@ -290,6 +312,9 @@ def run_job(
 
     run_dir = Path(run_dir)
     schedules = temp.parse_many(list(temperatures))
+    truncation = [[_active(c) for c in temp.parse_many(list(specs), control=control)]
+                  for specs, control in ((min_ps, "min-p"), (top_ps, "top-p"))]
+    guard_cfg = _guard_config(guard)
     _check_job(n=n, seconds=seconds, batch_size=batch_size)
     shard_i, shard_n = parse_shard(shard)
     prime_req = _prime_request(prime, prime_seconds, prime_start)
@@ -299,6 +324,7 @@ def run_job(
         "n": n,
         "seconds": float(seconds),
         "temperatures": [s.spec for s in schedules],
+        **_job_controls(truncation, guard_cfg),
         "seed": int(seed),
         "checkpoint": str(checkpoint),
         "prime": None if prime_req is None else {k: v for k, v in prime_req.items()},
@@ -308,15 +334,17 @@ def run_job(
     if out is None:
         key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
         key += ["int8"] if int8 else []
+        key += [[k, job[k]] for k in ("min_p", "top_p", "guard") if k in job]
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
     plans = []
+    sweep = temp.sweep(schedules, *truncation)
     for i in range(shard_i, n, shard_n):
-        s = temp.for_clip(schedules, i)
-        plans.append(
-            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req)), int(seed), stream_seed(seed, i), s, prime_req)
-        )
+        s, min_p, top_p = temp.for_clip(sweep, i)
+        plan = ClipPlan(i, "", int(seed), stream_seed(seed, i), s, prime_req, min_p, top_p, guard_cfg)
+        cid = clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), plan.controls_key())
+        plans.append(replace(plan, id=cid))
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
                     batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
 
@@ -365,14 +393,64 @@ def again(
             raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
         if prime_req.get("sha256") and sha256_of(path) != prime_req["sha256"]:
             raise UserInputError(f"{side_path}: its prime file {path} has changed since; the clip cannot be made again")
+    min_p, top_p, guard_cfg, replay = _recorded_controls(rec, side_path)
     plan = ClipPlan(index, rec.id, seed, stream_seed(seed, index) if rec.stream_seed is None else rec.stream_seed,
-                    temp.parse(spec), prime_req)
+                    temp.parse(spec), prime_req, min_p, top_p, guard_cfg, replay, rec.samples or 0)
     if out is None:
         out = run_dir / "clips" / f"again-{rec.id}-{seconds:g}s"
-    job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
+    job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec],
+           **_job_controls([[min_p], [top_p]], guard_cfg), "seed": seed,
            "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
                     batch_size=1, progress=progress, plot=plot, force=force, threads=threads)
+
+
+def _active(curve: temp.Schedule) -> temp.Schedule | None:
+    """A truncation curve, or None when it does nothing anywhere (min-p 0, top-p 1)."""
+    return None if curve.neutral else curve
+
+
+def _guard_config(guard: Any):
+    """True/False or a GuardConfig -> a GuardConfig or None."""
+    if guard is None or guard is False:
+        return None
+    from inspire.samplernn.guard import GuardConfig
+
+    return GuardConfig() if guard is True else guard
+
+
+def _job_controls(truncation: list[list], guard_cfg) -> dict:
+    """The job's truncation and guard (for the manifest and the folder's name); nothing when off."""
+    out = {}
+    for name, curves in zip(("min_p", "top_p"), truncation):
+        if any(c is not None for c in curves):
+            out[name] = [None if c is None else c.spec for c in curves]
+    if guard_cfg is not None:
+        out["guard"] = guard_cfg.to_dict()
+    return out
+
+
+def _recorded_controls(rec: clips.ClipRecord, side_path: Path) -> tuple:
+    """(min_p, top_p, guard config, interventions) a clip's sidecar recorded."""
+    from inspire.samplernn.guard import GuardConfig, check_replay
+
+    curves = []
+    for name, control in (("min_p", "min-p"), ("top_p", "top-p")):
+        resolved = getattr(rec, name)
+        try:
+            curves.append(None if resolved is None else _active(temp.parse(resolved["spec"], control=control)))
+        except (KeyError, TypeError):
+            raise UserInputError(f"{side_path}: its {control} curve has no spec") from None
+    if rec.guard is None:
+        return curves[0], curves[1], None, None
+    try:
+        config = GuardConfig.from_dict(rec.guard["settings"])
+        replay = check_replay(rec.guard["interventions"])
+    except (KeyError, TypeError) as exc:
+        raise UserInputError(f"{side_path}: its guard record is incomplete ({exc})") from None
+    except UserInputError as exc:
+        raise UserInputError(f"{side_path}: {exc}") from None
+    return curves[0], curves[1], config, replay
 
 
 def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
@@ -527,31 +605,42 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
             history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev))
 
-    last_s = (n_samples - 1) / sr
-    schedules = [p.schedule for p in batch]
+    def curve(schedules: list) -> Any:
+        return sample.schedule_curve(schedules, n_samples=n_samples, sample_rate=sr, device=dev)
 
-    def temperature(start: int, n: int):
-        t = (start + np.arange(n, dtype=np.float64)) / sr
-        curves = np.stack([s.at(t, last_s) for s in schedules]).astype(np.float32)  # (B, n)
-        return torch.from_numpy(curves).to(dev)
-
+    controls = {"temperature": curve([p.schedule for p in batch])}
+    for name, off in (("min_p", temp.parse("0", control="min-p")), ("top_p", temp.parse("1", control="top-p"))):
+        if any(getattr(p, name) is not None for p in batch):  # the others get the neutral value (no effect)
+            controls[name] = curve([getattr(p, name) or off for p in batch])
+    seeds = [p.stream_seed for p in batch]
+    logs: list = [None] * b
     writers = [_ClipWriter(out / f"{p.id}.wav", sr) for p in batch]
     try:
         for w, pa in zip(writers, prime_audio):
             if pa is not None:
                 w.write(pa)
-        chunks = sample.stream(model, n_samples=n_samples, temperature=temperature, seeds=[p.stream_seed for p in batch],
-                               history=history, state=state, block=BLOCK_SAMPLES, stepper=ctx.stepper)
+        if any(p.guard is not None for p in batch):
+            from inspire.samplernn import guard
+
+            logs = []
+            chunks = guard.stream(model, n_samples=n_samples, seeds=seeds, sample_rate=sr, quantization=ctx.quantization,
+                                  config=batch[0].guard, history=history, state=state, stepper=ctx.stepper, log=logs,
+                                  replay=[p.replay or [] for p in batch], replay_until=max(p.replay_until for p in batch),
+                                  guarded=[p.guard is not None for p in batch], **controls)
+        else:
+            chunks = sample.stream(model, n_samples=n_samples, seeds=seeds, history=history, state=state,
+                                   block=BLOCK_SAMPLES, stepper=ctx.stepper, **controls)
         for chunk in chunks:
             audio = dequantize(chunk.cpu().numpy(), kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
             for w, row in zip(writers, audio):
                 w.write(row)
             if bar is not None:
                 bar.update(round(b * audio.shape[1] / sr, 3))
-        for plan, w, prime in zip(batch, writers, primes):
+        for plan, w, prime, log in zip(batch, writers, primes, logs):
             w.commit()
             offset = prime["seconds"] if (prime and include_prime) else 0.0
-            _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset)
+            _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset,
+                           interventions=log)
             if plot:
                 _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
             if bar is not None:
@@ -601,8 +690,10 @@ class _ClipWriter:
 
 
 def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int, include_prime: bool,
-            offset_s: float) -> clips.ClipRecord:
-    """What made a clip, as its sidecar records it."""
+            offset_s: float, interventions: list | None = None) -> clips.ClipRecord:
+    """What made a clip, as its sidecar records it. Guard interventions are at sample positions
+    of the generated audio (an included prime comes before them in the file)."""
+    guard = None if plan.guard is None else {"settings": plan.guard.to_dict(), "interventions": interventions or []}
     return clips.ClipRecord(
         id=plan.id,
         file=f"{plan.id}.wav",
@@ -612,6 +703,9 @@ def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int
         index=plan.index,
         stream_seed=plan.stream_seed,
         temperature=plan.schedule.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        min_p=None if plan.min_p is None else plan.min_p.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        top_p=None if plan.top_p is None else plan.top_p.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        guard=guard,
         seconds=round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
         samples=n_samples,
         sample_rate=ctx.sample_rate,
@@ -652,6 +746,9 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
             r.samples == n_samples
             and r.checkpoint["sha256"] == ctx.ckpt_sha256
             and r.temperature["spec"] == plan.schedule.spec
+            and all((getattr(r, k) or {}).get("spec") == (c.spec if c else None)
+                    for k, c in (("min_p", plan.min_p), ("top_p", plan.top_p)))
+            and (r.guard or {}).get("settings") == (plan.guard.to_dict() if plan.guard else None)
             and r.stream_seed == plan.stream_seed
             and bool(r.prime) == bool(plan.prime)
             and r.int8 == bool(ctx.stepper.int8)
@@ -662,7 +759,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
     if same or force:
         return same
     raise UserInputError(
-        f"{side} was made with other settings (length, checkpoint or prime); use another --out, or --force to replace it"
+        f"{side} was made with other settings (length, checkpoint, prime, truncation or guard); use another --out, "
+        "or --force to replace it"
     )
 
 
@@ -675,8 +773,9 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
     except AttributeError:
         return
     job = header["job"]
-    keys = ("seconds", "temperatures", "seed", "prime", "include_prime", "int8")
-    diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
+    keys = ("seconds", "temperatures", "min_p", "top_p", "guard", "seed", "prime", "include_prime", "int8")
+    optional = ("min_p", "top_p", "guard")  # absent from jobs that do not use them
+    diff = [k for k in keys if (k in old_job or (k in optional and k in job)) and old_job.get(k) != job.get(k)]
     if old_sha and old_sha != header["checkpoint"]["sha256"]:
         diff.insert(0, "checkpoint")
     if diff:

@@ -141,6 +141,7 @@ def stream(
     log: list[list[dict]] | None = None,
     replay: list[list[dict]] | None = None,
     replay_until: int = 0,
+    guarded: list[bool] | None = None,
 ) -> Iterator[Tensor]:
     """Generate `n_samples` per stream with the guard, yielding (B, k) integer classes (CPU) once
     they can no longer be rewound.
@@ -148,8 +149,9 @@ def stream(
     Controls are functions of each stream's own positions (`Curve`). `log`: a list that receives
     B lists of interventions (one per stream, in order). `replay`: B lists of recorded
     interventions to apply at their positions; detection is off below `replay_until` (the
-    recorded length) and on after it. Without interventions the samples equal `graph.stream`'s
-    (and so `sample.stream`'s) with the same arguments.
+    recorded length) and on after it. `guarded`: which streams the guard watches (default all;
+    the others run plain, e.g. to compare in one batch). Without interventions the samples equal
+    `graph.stream`'s (and so `sample.stream`'s) with the same arguments.
     """
     device = next(model.parameters()).device
     b, lb, period = len(seeds), model.lookback, model.lookback
@@ -170,15 +172,20 @@ def stream(
     noise = StreamNoise(seeds, device)
     table = dequantize(torch.arange(levels, device=device), kind=quantization, levels=levels).float()
     streams = [_Stream(span_frames, None if replay is None else replay[i]) for i in range(b)]
+    for s, on in zip(streams, guarded or [True] * b):
+        s.off = not on
     if log is not None:
         log[:] = [[] for _ in range(b)]
     # Kept states: (window index, snapshot, positions at its start); a rewind of stream i to
     # position p made at window e invalidates, for i, the kept states of windows < e after p.
     kept: deque = deque(maxlen=horizon // w + 3)
     rewinds: list[list[tuple[int, int]]] = [[] for _ in range(b)]  # (window index, to) per stream
+    # A shorter regeneration still replays every recorded intervention (one made past its new end
+    # may have rewound into it): run as far as the last one, hand out n_samples.
+    n_run = max([n_samples] + [e["at"] for r in (replay or []) for e in r])
     committed = 0
     step = 0
-    while min(s.pos for s in streams) < n_samples:
+    while min(s.pos for s in streams) < n_run:
         kept.append((step, runner.snapshot(), np.array([s.pos for s in streams])))
         starts = np.array([s.pos for s in streams], dtype=np.int64)
         temps = temperature(starts, w)  # (B, W)
@@ -217,7 +224,7 @@ def stream(
             s.flat.clear()
             s.ease, s.ease_until = event["ease"], event["at"]
         ready = min(n_samples, min(s.pos for s in streams) - horizon)
-        if min(s.pos for s in streams) >= n_samples:
+        if min(s.pos for s in streams) >= n_run:
             ready = n_samples
         if ready > committed:
             yield torch.from_numpy(np.stack([_take(s, ready - committed) for s in streams]).astype(np.int64))

@@ -291,6 +291,23 @@ def _temperature_block(temperature: Temperature, start: int, n: int, b: int, *, 
     return block.t().contiguous()
 
 
+def schedule_curve(schedules: list, *, n_samples: int, sample_rate: int, device) -> Callable:
+    """A control function for `stream` (and `guard.stream`) from one `inspire.schedule.Schedule`
+    per stream, for clips of `n_samples`: f(start, n) -> (B, n) float32 on `device`, where start
+    is one position for every stream or a (B,) array of each stream's own position."""
+    import numpy as np
+
+    last_s = (n_samples - 1) / sample_rate
+
+    def curve(start, n: int) -> Tensor:
+        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), (len(schedules),))
+        t = (starts[:, None] + np.arange(n)) / sample_rate  # (B, n) seconds
+        values = np.stack([s.at(row, last_s) for s, row in zip(schedules, t)]).astype(np.float32)
+        return torch.from_numpy(values).to(device)
+
+    return curve
+
+
 def control_blocks(start: int, n: int, b: int, temperature: Temperature, min_p: Temperature | None,
                    top_p: Temperature | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """(n, B) blocks of the three controls for samples start..start+n (None where a control is off)."""

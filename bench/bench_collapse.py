@@ -1,0 +1,280 @@
+"""The collapse study: how many clips on the story's temperature ramp fall into noise, with plain
+temperature, with min-p and top-p truncation at a few values and with the collapse guard, and
+whether the survivors' endings still sound bold next to plain T = 1.0 clips.
+
+Given a prepared run folder (`inspire prepare`; with --corpus it is prepared here), for each
+training budget in --steps it trains the run's model up to that many steps (continuing from its
+last checkpoint, so budgets add up; `small` preset, `tiny` with --quick), or it takes the given
+--checkpoints, and then:
+
+1. generates --clips clips of --seconds for every setting, all settings in one batch (every
+   stream has its own controls; the guard watches only the guard settings' streams), through
+   `inspire.samplernn.guard.stream` (the CUDA-graph period stepper on a GPU, eager on a CPU);
+2. writes each as a WAV with a sidecar (temperature curve, truncation, guard interventions) under
+   OUT/<label>/<setting>/ and curates every setting's folder (`inspire.curate.curate_folder`:
+   report.html there shows every clip's spectrogram);
+3. prints a table per budget: clips that collapsed (into noise part-way, or noise from the
+   start) and the temperatures where they did; for the survivors, the median variety and
+   spectral flatness of their last 10 s against the plain T = 1.0 clips'; for the guard, its
+   interventions and the share of samples it redrew;
+4. prints the guard's own speed cost: the same batch with and without the guard watching
+   (nothing to redraw), samples per second.
+
+    python bench/bench_collapse.py RUN_DIR --steps 1500,7000                  # the study (GPU)
+    python bench/bench_collapse.py RUN_DIR --checkpoints a.pt,b.pt --clips 24
+    python bench/bench_collapse.py /tmp/study --corpus DIR --quick            # tiny, on a CPU
+
+Device: --device auto (cuda, then mps, then cpu). Asserts nothing; prints figures (with the load
+average on a CPU, where they depend on what else runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inspire import clips, schedule
+from inspire.audio.io import write_audio
+from inspire.audio.quantize import dequantize
+from inspire.curate import scores
+from inspire.curate.curate import curate_folder
+from inspire.samplernn import checkpoint, graph, guard, sample
+from inspire.samplernn.device import pick_device
+
+DEV_CORPUS = Path("/work/shared/corpora/dev/muldjord")
+LAST_S = 10.0  # the survivors' ending that is compared
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    temperature: str
+    min_p: str = "0"
+    top_p: str = "1"
+    guard: bool = False
+
+
+def settings(ramp: str, min_ps: list[str], top_ps: list[str], combos: list[str]) -> list[Setting]:
+    out = [Setting("plain ramp", ramp)]
+    out += [Setting(f"min-p {v}", ramp, min_p=v) for v in min_ps]
+    out += [Setting(f"top-p {v}", ramp, top_p=v) for v in top_ps]
+    out += [Setting("guard", ramp, guard=True)]
+    for c in combos:  # "min-p=0.05+guard", "top-p=0.9+min-p=0.02"
+        kw, parts = {}, c.split("+")
+        for part in parts:
+            if part == "guard":
+                kw["guard"] = True
+            else:
+                key, _, value = part.partition("=")
+                kw[{"min-p": "min_p", "top-p": "top_p"}[key]] = value
+        out.append(Setting(c.replace("=", " "), ramp, **kw))
+    out.append(Setting("plain T=1.0", "1.0"))
+    return out
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in name)
+
+
+def generate(model, sets: list[Setting], *, clips_per: int, seconds: float, sample_rate: int, quantization: str,
+             out: Path, seed: int, device, config: guard.GuardConfig) -> tuple[float, list[list[dict]], list[Path]]:
+    """Every setting's clips in one batch; returns (wall seconds, guard logs, setting folders)."""
+    n = round(seconds * sample_rate)
+    plan = [(s, k) for s in sets for k in range(clips_per)]
+    temps = [schedule.parse(s.temperature) for s, _ in plan]
+    mins = [schedule.parse(s.min_p, control="min-p") for s, _ in plan]
+    tops = [schedule.parse(s.top_p, control="top-p") for s, _ in plan]
+    curve = lambda scheds: sample.schedule_curve(scheds, n_samples=n, sample_rate=sample_rate, device=device)  # noqa: E731
+    seeds = [seed * 1_000_003 + k for _, k in plan]  # the same seed for clip k of every setting: paired comparisons
+    log: list = []
+    start = time.perf_counter()
+    chunks = list(guard.stream(
+        model, n_samples=n, temperature=curve(temps), seeds=seeds, sample_rate=sample_rate, quantization=quantization,
+        config=config, min_p=curve(mins) if any(not m.neutral for m in mins) else None,
+        top_p=curve(tops) if any(not t.neutral for t in tops) else None, log=log, guarded=[s.guard for s, _ in plan],
+    ))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    audio = dequantize(torch.cat(chunks, dim=1).numpy(), kind=quantization, levels=model.cfg.levels)
+    folders = []
+    for s in sets:
+        folder = out / _slug(s.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        folders.append(folder)
+    for i, ((s, k), x) in enumerate(zip(plan, audio)):
+        folder = out / _slug(s.name)
+        cid = f"{k:04d}"
+        write_audio(folder / f"{cid}.wav", x, sample_rate)
+        extra = {"min_p": mins[i].resolved(n, sample_rate), "top_p": tops[i].resolved(n, sample_rate),
+                 "guard": {"settings": config.to_dict(), "interventions": log[i]} if s.guard else None}
+        clips.write(clips.ClipRecord(cid, temperature=temps[i].resolved(n, sample_rate), seconds=n / sample_rate,
+                                     samples=n, sample_rate=sample_rate, seed=seeds[i], index=k, extra=extra), folder)
+    return wall, log, folders
+
+
+def summarize(sets: list[Setting], folders: list[Path], logs: list[list[dict]], *, clips_per: int, n: int) -> list[dict]:
+    """Per setting: collapses and their temperatures; the survivors' endings; guard activity."""
+    rows = []
+    for si, (s, folder) in enumerate(zip(sets, folders)):
+        cur = curate_folder(folder, progress=False)
+        collapsed, temps, variety, flatness = 0, [], [], []
+        for e in cur["clips"]:
+            f = e["features"]
+            noise_from_start = any(r in ("white noise", "mostly noise") for r in e["reasons"]) and f.get("collapse_s") is None
+            if f.get("collapse_s") is not None or noise_from_start:
+                collapsed += 1
+                if f.get("collapse_temperature") is not None:
+                    temps.append(f["collapse_temperature"])
+                elif noise_from_start:
+                    temps.append(float(json.loads((folder / f"{e['id']}.json").read_text())["temperature"]["values"][0]))
+                continue
+            x, sr = _read(folder / e["file"])
+            ending, _ = scores.compute_features(x[-round(LAST_S * sr):], sr)
+            variety.append(ending["variety_db"])
+            flatness.append(ending["spectral_flatness"])
+        mine = logs[si * clips_per : (si + 1) * clips_per]
+        events = [e for stream in mine for e in stream]
+        redrawn = sum(e["at"] - e["to"] for e in events if "to" in e)
+        rows.append({
+            "setting": s.name, "clips": len(cur["clips"]), "collapsed": collapsed,
+            "t_collapse": (float(np.median(temps)), min(temps), max(temps)) if temps else None,
+            "variety": float(np.median(variety)) if variety else None,
+            "flatness": float(np.median(flatness)) if flatness else None,
+            "interventions": sum("to" in e for e in events), "gave_up": sum(bool(e.get("gave_up")) for e in events),
+            "redrawn": redrawn / (n * clips_per) if s.guard else None,
+        })
+    return rows
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    from inspire.audio.io import read_audio
+
+    x, info = read_audio(path)
+    return x, info.sample_rate
+
+
+def print_table(label: str, rows: list[dict]) -> None:
+    ref = next(r for r in rows if r["setting"] == "plain T=1.0")
+    print(f"\n{label}")
+    head = (f"{'setting':24} {'collapsed':>9}  {'T at collapse (median, range)':30} {'end variety dB':>14} "
+            f"{'vs T=1.0':>8} {'end flatness':>12} {'vs T=1.0':>8}  guard")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        tc = f"{r['t_collapse'][0]:.3f} ({r['t_collapse'][1]:.3f}-{r['t_collapse'][2]:.3f})" if r["t_collapse"] else "-"
+        var = "-" if r["variety"] is None else f"{r['variety']:.2f}"
+        flat = "-" if r["flatness"] is None else f"{r['flatness']:.3f}"
+        dv = "-" if r["variety"] is None or ref["variety"] is None else f"{r['variety'] - ref['variety']:+.2f}"
+        df = "-" if r["flatness"] is None or ref["flatness"] is None else f"{r['flatness'] - ref['flatness']:+.3f}"
+        g = (f"{r['interventions']} redraws, {r['gave_up']} let be, {100 * r['redrawn']:.1f}% redrawn"
+             if r["redrawn"] is not None else "")
+        print(f"{r['setting']:24} {r['collapsed']:>4}/{r['clips']:<4}  {tc:30} {var:>14} {dv:>8} {flat:>12} {df:>8}  {g}")
+
+
+def guard_speed(model, *, batch: int, seconds: float, sample_rate: int, quantization: str, device) -> tuple[float, float]:
+    """Samples per second per stream, (plain period stepper, the same with the guard watching)."""
+    n = round(seconds * sample_rate)
+    flat = torch.full((batch,), 1.0, device=device)
+    quiet = guard.GuardConfig(flatness=0.999)  # it watches everything and never steps in
+    rates = []
+    for guarded in (False, True):
+        start = time.perf_counter()
+        if guarded:
+            for _ in guard.stream(model, n_samples=n, temperature=lambda s, k: flat[:, None].expand(batch, k),
+                                  seeds=list(range(batch)), sample_rate=sample_rate, quantization=quantization,
+                                  config=quiet):
+                pass
+        else:
+            for chunk in graph.stream(model, n_samples=n, temperature=flat, seeds=list(range(batch))):
+                chunk.cpu()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rates.append(n / (time.perf_counter() - start))
+    return rates[0], rates[1]
+
+
+def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
+    model, ckpt = checkpoint.load_model(ckpt_path, device=device)
+    data = ckpt.get("data") or {}
+    sr, quantization = int(data["sample_rate"]), str(data["quantization"])
+    sets = settings(args.ramp, args.min_p, args.top_p, args.combos)
+    config = guard.GuardConfig()
+    print(f"{label}: {ckpt_path} (step {ckpt.get('step')}, val {ckpt.get('val_bits', '?')} bits): {len(sets)} settings x "
+          f"{args.clips} clips x {args.seconds:g} s = {len(sets) * args.clips} streams at once", file=sys.stderr)
+    wall, logs, folders = generate(model, sets, clips_per=args.clips, seconds=args.seconds, sample_rate=sr,
+                                   quantization=quantization, out=out / label, seed=args.seed, device=device, config=config)
+    n = round(args.seconds * sr)
+    print(f"{label}: generated {len(sets) * args.clips * args.seconds:.0f} s of audio in {wall:.1f} s", file=sys.stderr)
+    print_table(f"{label} (step {ckpt.get('step')}): {args.clips} clips x {args.seconds:g} s per setting, ramp "
+                f"{args.ramp}; clips and report.html in {out / label}", summarize(sets, folders, logs, clips_per=args.clips, n=n))
+    plain, guarded = guard_speed(model, batch=args.clips, seconds=min(args.seconds, 4.0 if args.quick else 20.0),
+                                 sample_rate=sr, quantization=quantization, device=device)
+    print(f"guard speed, batch {args.clips}: {plain:,.0f} samples/s per stream plain, {guarded:,.0f} watched "
+          f"({100 * (plain / guarded - 1):+.1f}% time; redraws cost their share of samples on top)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="a run folder with prepared data (or with --corpus, made here)")
+    p.add_argument("--corpus", type=Path, default=None, help="audio to prepare into RUN_DIR first (e.g. the dev corpus)")
+    p.add_argument("--steps", default=None, help="training budgets in steps, comma-separated (default 1500,7000; "
+                                                 "--quick 40,120)")
+    p.add_argument("--checkpoints", default=None, help="checkpoint files to study instead of training, comma-separated")
+    p.add_argument("--clips", type=int, default=None, help="clips per setting (default 24; --quick 3)")
+    p.add_argument("--seconds", type=float, default=None, help="clip length (default 45; --quick 4)")
+    p.add_argument("--ramp", default="0.875:1.15", help="the temperature ramp studied")
+    p.add_argument("--min-p", default="0.02,0.05,0.1", type=lambda v: v.split(","), help="min-p values")
+    p.add_argument("--top-p", default="0.98,0.95,0.9", type=lambda v: v.split(","), help="top-p values")
+    p.add_argument("--combos", default="min-p=0.05+guard", type=lambda v: [c for c in v.split(",") if c],
+                   help="combined settings, e.g. min-p=0.05+guard,top-p=0.95+min-p=0.02")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (preset tiny, a few steps, short clips): checks the "
+                                                        "script on a CPU")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: on a shared CPU several "
+                                                          "threads per sample step are many times slower)")
+    p.add_argument("--out", type=Path, default=None, help="where clips go (default RUN_DIR/collapse-study)")
+    args = p.parse_args(argv)
+    args.clips = args.clips or (3 if args.quick else 24)
+    args.seconds = args.seconds or (4.0 if args.quick else 45.0)
+    device = pick_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    out = args.out or args.run_dir / "collapse-study"
+    if device.type == "cpu":
+        print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores", file=sys.stderr)
+    if args.corpus is not None:
+        from inspire.audio.dataset import PrepareSettings, prepare
+
+        prepare([args.corpus], args.run_dir, PrepareSettings(), progress=False)
+    if args.checkpoints:
+        for path in args.checkpoints.split(","):
+            study(Path(path).stem, Path(path), args, device, out)
+        return 0
+    from inspire.samplernn.train import train
+
+    budgets = [int(v) for v in (args.steps or ("40,120" if args.quick else "1500,7000")).split(",")]
+    for steps in sorted(budgets):
+        start = time.perf_counter()
+        code = train(args.run_dir, preset="tiny" if args.quick else "small", max_steps=steps, device=args.device,
+                     previews=False, progress=False)
+        if code:
+            return code
+        print(f"trained to step {steps} ({(time.perf_counter() - start) / 60:.1f} min this budget)", file=sys.stderr)
+        study(f"step{steps}", checkpoint.checkpoint_dir(args.run_dir) / "last.pt", args, device, out)
+    if device.type == "cpu":
+        print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
