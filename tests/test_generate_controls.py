@@ -78,7 +78,8 @@ def test_guard_interventions_are_recorded_and_replayed_by_again(run, tmp_path):
         assert np.array_equal(_wav(folder / rec.file), _wav(out / rec.file))
         assert clips.read(folder / rec.file).guard == rec.guard
     # The guard is part of what makes a clip: its ids differ from an unguarded job's.
-    plain = generate.run_job(run, n=3, seconds=0.1, temperatures=["1.0"], out=tmp_path / "plain", device="cpu", threads=1)
+    plain = generate.run_job(run, n=3, seconds=0.1, temperatures=["1.0"], out=tmp_path / "plain", device="cpu",
+                             threads=1)
     assert {r.id for r in clips.scan(plain)}.isdisjoint({r.id for r in recs})
 
 

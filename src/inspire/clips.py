@@ -206,7 +206,8 @@ _WHEN_USED = frozenset({"min_p", "top_p", "guard"})  # written only when not Non
 _TYPES: dict[str, tuple[type, ...]] = {
     "file": (str,), "run": (str,), "checkpoint": (dict,), "seed": (int,), "index": (int,), "stream_seed": (int,),
     "temperature": (dict,), "min_p": (dict,), "top_p": (dict,), "guard": (dict,), "seconds": (int, float),
-    "samples": (int,), "sample_rate": (int,), "quantization": (str,), "levels": (int,), "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
+    "samples": (int,), "sample_rate": (int,), "quantization": (str,), "levels": (int,), "prime": (dict,),
+    "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
 }  # fmt: skip
 
 

@@ -623,9 +623,10 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             from inspire.samplernn import guard
 
             logs = []
-            chunks = guard.stream(model, n_samples=n_samples, seeds=seeds, sample_rate=sr, quantization=ctx.quantization,
-                                  config=batch[0].guard, history=history, state=state, stepper=ctx.stepper, log=logs,
-                                  replay=[p.replay or [] for p in batch], replay_until=max(p.replay_until for p in batch),
+            chunks = guard.stream(model, n_samples=n_samples, seeds=seeds, sample_rate=sr,
+                                  quantization=ctx.quantization, config=batch[0].guard, history=history, state=state,
+                                  stepper=ctx.stepper, log=logs, replay=[p.replay or [] for p in batch],
+                                  replay_until=max(p.replay_until for p in batch),
                                   guarded=[p.guard is not None for p in batch], **controls)
         else:
             chunks = sample.stream(model, n_samples=n_samples, seeds=seeds, history=history, state=state,
