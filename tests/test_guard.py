@@ -125,3 +125,24 @@ def test_a_shorter_replay_is_the_start_of_the_clip():
     short = torch.cat(list(guard.stream(m, n_samples=300, temperature=_steep, seeds=[2], sample_rate=SR,
                                         quantization="mu-law", config=config, replay=log, replay_until=N)), dim=1)
     assert torch.equal(short, got[:, :300])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
+def test_guard_on_a_captured_cuda_graph_equals_eager_and_replays():
+    m = _sharp_model().to("cuda")
+    config = guard.GuardConfig(flatness=0.3, **QUICK)
+
+    def run(graph, **kw):
+        log: list = []
+        curve = lambda s, n: _steep(s, n).to("cuda")  # noqa: E731
+        out = torch.cat(list(guard.stream(m, n_samples=N, temperature=curve, seeds=[2, 3], sample_rate=SR,
+                                          quantization="mu-law", config=config, log=log, graph=graph,
+                                          min_p=lambda s, n: _min_p(s, n).to("cuda"), **kw)), dim=1)
+        return out, log
+
+    eager, log = run(False)
+    captured, log2 = run(True)
+    assert log2 == log and any("to" in e for r in log for e in r)
+    assert torch.equal(captured, eager)
+    replayed, _ = run(True, replay=log, replay_until=N)
+    assert torch.equal(replayed, eager)
