@@ -84,8 +84,19 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in name)
 
 
-def generate(model, sets: list[Setting], *, clips_per: int, seconds: float, sample_rate: int, quantization: str,
-             out: Path, seed: int, device, config: guard.GuardConfig) -> tuple[float, list[list[dict]], list[Path]]:
+def generate(
+    model,
+    sets: list[Setting],
+    *,
+    clips_per: int,
+    seconds: float,
+    sample_rate: int,
+    quantization: str,
+    out: Path,
+    seed: int,
+    device,
+    config: guard.GuardConfig,
+) -> tuple[float, list[list[dict]], list[Path]]:
     """Every setting's clips in one batch; returns (wall seconds, guard logs, setting folders)."""
     n = round(seconds * sample_rate)
     plan = [(s, k) for s in sets for k in range(clips_per)]
@@ -96,11 +107,21 @@ def generate(model, sets: list[Setting], *, clips_per: int, seconds: float, samp
     seeds = [seed * 1_000_003 + k for _, k in plan]  # the same seed for clip k of every setting: paired comparisons
     log: list = []
     start = time.perf_counter()
-    chunks = list(guard.stream(
-        model, n_samples=n, temperature=curve(temps), seeds=seeds, sample_rate=sample_rate, quantization=quantization,
-        config=config, min_p=curve(mins) if any(not m.neutral for m in mins) else None,
-        top_p=curve(tops) if any(not t.neutral for t in tops) else None, log=log, guarded=[s.guard for s, _ in plan],
-    ))
+    chunks = list(
+        guard.stream(
+            model,
+            n_samples=n,
+            temperature=curve(temps),
+            seeds=seeds,
+            sample_rate=sample_rate,
+            quantization=quantization,
+            config=config,
+            min_p=curve(mins) if any(not m.neutral for m in mins) else None,
+            top_p=curve(tops) if any(not t.neutral for t in tops) else None,
+            log=log,
+            guarded=[s.guard for s, _ in plan],
+        )
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
@@ -114,44 +135,87 @@ def generate(model, sets: list[Setting], *, clips_per: int, seconds: float, samp
         folder = out / _slug(s.name)
         cid = f"{k:04d}"
         write_audio(folder / f"{cid}.wav", x, sample_rate)
-        extra = {"min_p": mins[i].resolved(n, sample_rate), "top_p": tops[i].resolved(n, sample_rate),
-                 "guard": {"settings": config.to_dict(), "interventions": log[i]} if s.guard else None}
-        clips.write(clips.ClipRecord(cid, temperature=temps[i].resolved(n, sample_rate), seconds=n / sample_rate,
-                                     samples=n, sample_rate=sample_rate, seed=seeds[i], index=k, extra=extra), folder)
+        clips.write(
+            clips.ClipRecord(
+                cid,
+                temperature=temps[i].resolved(n, sample_rate),
+                min_p=None if mins[i].neutral else mins[i].resolved(n, sample_rate),
+                top_p=None if tops[i].neutral else tops[i].resolved(n, sample_rate),
+                guard={"settings": config.to_dict(), "interventions": log[i]} if s.guard else None,
+                seconds=n / sample_rate,
+                samples=n,
+                sample_rate=sample_rate,
+                seed=seeds[i],
+                index=k,
+            ),
+            folder,
+        )
     return wall, log, folders
 
 
-def summarize(sets: list[Setting], folders: list[Path], logs: list[list[dict]], *, clips_per: int, n: int) -> list[dict]:
-    """Per setting: collapses and their temperatures; the survivors' endings; guard activity."""
+def clip_stats(folder: Path) -> list[dict]:
+    """Curate one setting's folder; per clip: collapsed (part-way or from the start), where and at
+    what temperature, the noise's flatness, and for a survivor its last 10 s' variety and flatness."""
+    cur = curate_folder(folder, progress=False)
+    out = []
+    for e in cur["clips"]:
+        f = e["features"]
+        x, sr = _read(folder / e["file"])
+        from_start = f.get("collapse_s") is None and any(r in ("white noise", "mostly noise") for r in e["reasons"])
+        row = {
+            "id": e["id"],
+            "reasons": e["reasons"],
+            "collapse_s": f.get("collapse_s"),
+            "from_start": from_start,
+            "t_collapse": f.get("collapse_temperature"),
+            "noise_flatness": None,
+            "variety": None,
+            "flatness": None,
+        }
+        if from_start:
+            row["t_collapse"] = float(json.loads((folder / f"{e['id']}.json").read_text())["temperature"]["values"][0])
+        if row["collapse_s"] is not None or from_start:
+            power, _ = scores.stft_power(x[round((row["collapse_s"] or 0.0) * sr) :], sr)
+            row["noise_flatness"] = float(np.median(scores.frame_flatness(power)))
+        else:
+            ending, _ = scores.compute_features(x[-round(LAST_S * sr) :], sr)
+            row["variety"], row["flatness"] = ending["variety_db"], ending["spectral_flatness"]
+        out.append(row)
+    return out
+
+
+def summarize(
+    sets: list[Setting], folders: list[Path], logs: list[list[dict]], *, clips_per: int, n: int
+) -> list[dict]:
+    """Per setting: collapses and their temperatures; the survivors' endings; guard activity.
+    Settings are curated in parallel processes (curation is numpy on one core each)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=max(1, min(len(folders), os.cpu_count() or 1))) as pool:
+        per_setting = list(pool.map(clip_stats, folders))
     rows = []
-    for si, (s, folder) in enumerate(zip(sets, folders)):
-        cur = curate_folder(folder, progress=False)
-        collapsed, temps, variety, flatness = 0, [], [], []
-        for e in cur["clips"]:
-            f = e["features"]
-            noise_from_start = any(r in ("white noise", "mostly noise") for r in e["reasons"]) and f.get("collapse_s") is None
-            if f.get("collapse_s") is not None or noise_from_start:
-                collapsed += 1
-                if f.get("collapse_temperature") is not None:
-                    temps.append(f["collapse_temperature"])
-                elif noise_from_start:
-                    temps.append(float(json.loads((folder / f"{e['id']}.json").read_text())["temperature"]["values"][0]))
-                continue
-            x, sr = _read(folder / e["file"])
-            ending, _ = scores.compute_features(x[-round(LAST_S * sr):], sr)
-            variety.append(ending["variety_db"])
-            flatness.append(ending["spectral_flatness"])
+    for si, (s, stats) in enumerate(zip(sets, per_setting)):
+        fell = [r for r in stats if r["collapse_s"] is not None or r["from_start"]]
+        temps = [r["t_collapse"] for r in fell if r["t_collapse"] is not None]
+        kept = [r for r in stats if r not in fell]
         mine = logs[si * clips_per : (si + 1) * clips_per]
         events = [e for stream in mine for e in stream]
-        redrawn = sum(e["at"] - e["to"] for e in events if "to" in e)
-        rows.append({
-            "setting": s.name, "clips": len(cur["clips"]), "collapsed": collapsed,
-            "t_collapse": (float(np.median(temps)), min(temps), max(temps)) if temps else None,
-            "variety": float(np.median(variety)) if variety else None,
-            "flatness": float(np.median(flatness)) if flatness else None,
-            "interventions": sum("to" in e for e in events), "gave_up": sum(bool(e.get("gave_up")) for e in events),
-            "redrawn": redrawn / (n * clips_per) if s.guard else None,
-        })
+        rows.append(
+            {
+                "setting": s.name,
+                "clips": len(stats),
+                "collapsed": len(fell),
+                "from_start": sum(r["from_start"] for r in fell),
+                "t_collapse": (float(np.median(temps)), min(temps), max(temps)) if temps else None,
+                "noise_flatness": float(np.median([r["noise_flatness"] for r in fell])) if fell else None,
+                "variety": float(np.median([r["variety"] for r in kept])) if kept else None,
+                "flatness": float(np.median([r["flatness"] for r in kept])) if kept else None,
+                "interventions": sum("to" in e for e in events),
+                "gave_up": sum(bool(e.get("gave_up")) for e in events),
+                "redrawn": sum(e["at"] - e["to"] for e in events if "to" in e) / (n * clips_per) if s.guard else None,
+                "clips_detail": stats,
+            }
+        )
     return rows
 
 
@@ -165,8 +229,10 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
 def print_table(label: str, rows: list[dict]) -> None:
     ref = next(r for r in rows if r["setting"] == "plain T=1.0")
     print(f"\n{label}")
-    head = (f"{'setting':24} {'collapsed':>9}  {'T at collapse (median, range)':30} {'end variety dB':>14} "
-            f"{'vs T=1.0':>8} {'end flatness':>12} {'vs T=1.0':>8}  guard")
+    head = (
+        f"{'setting':24} {'collapsed':>9}  {'T at collapse (median, range)':30} {'end variety dB':>14} "
+        f"{'vs T=1.0':>8} {'end flatness':>12} {'vs T=1.0':>8}  guard"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -175,12 +241,26 @@ def print_table(label: str, rows: list[dict]) -> None:
         flat = "-" if r["flatness"] is None else f"{r['flatness']:.3f}"
         dv = "-" if r["variety"] is None or ref["variety"] is None else f"{r['variety'] - ref['variety']:+.2f}"
         df = "-" if r["flatness"] is None or ref["flatness"] is None else f"{r['flatness'] - ref['flatness']:+.3f}"
-        g = (f"{r['interventions']} redraws, {r['gave_up']} let be, {100 * r['redrawn']:.1f}% redrawn"
-             if r["redrawn"] is not None else "")
-        print(f"{r['setting']:24} {r['collapsed']:>4}/{r['clips']:<4}  {tc:30} {var:>14} {dv:>8} {flat:>12} {df:>8}  {g}")
+        g = (
+            f"{r['interventions']} redraws, {r['gave_up']} let be, {100 * r['redrawn']:.1f}% redrawn"
+            if r["redrawn"] is not None
+            else ""
+        )
+        print(
+            f"{r['setting']:24} {r['collapsed']:>4}/{r['clips']:<4}  {tc:30} {var:>14} {dv:>8} {flat:>12} {df:>8}  {g}"
+        )
+    fell = [r["noise_flatness"] for r in rows if r["noise_flatness"] is not None]
+    starts = sum(r["from_start"] for r in rows)
+    print(
+        f"collapsed clips: {starts} noise from the start; the noise's median frame flatness "
+        f"{np.median(fell) if fell else float('nan'):.3f} (white noise ~0.56; curation counts a frame as noise "
+        f"above {scores.Thresholds().collapse_flatness}, the guard a span above {guard.GuardConfig().flatness})"
+    )
 
 
-def guard_speed(model, *, batch: int, seconds: float, sample_rate: int, quantization: str, device) -> tuple[float, float]:
+def guard_speed(
+    model, *, batch: int, seconds: float, sample_rate: int, quantization: str, device
+) -> tuple[float, float]:
     """Samples per second per stream, (plain period stepper, the same with the guard watching)."""
     n = round(seconds * sample_rate)
     flat = torch.full((batch,), 1.0, device=device)
@@ -189,9 +269,15 @@ def guard_speed(model, *, batch: int, seconds: float, sample_rate: int, quantiza
     for guarded in (False, True):
         start = time.perf_counter()
         if guarded:
-            for _ in guard.stream(model, n_samples=n, temperature=lambda s, k: flat[:, None].expand(batch, k),
-                                  seeds=list(range(batch)), sample_rate=sample_rate, quantization=quantization,
-                                  config=quiet):
+            for _ in guard.stream(
+                model,
+                n_samples=n,
+                temperature=lambda s, k: flat[:, None].expand(batch, k),
+                seeds=list(range(batch)),
+                sample_rate=sample_rate,
+                quantization=quantization,
+                config=quiet,
+            ):
                 pass
         else:
             for chunk in graph.stream(model, n_samples=n, temperature=flat, seeds=list(range(batch))):
@@ -208,40 +294,86 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
     sr, quantization = int(data["sample_rate"]), str(data["quantization"])
     sets = settings(args.ramp, args.min_p, args.top_p, args.combos)
     config = guard.GuardConfig()
-    print(f"{label}: {ckpt_path} (step {ckpt.get('step')}, val {ckpt.get('val_bits', '?')} bits): {len(sets)} settings x "
-          f"{args.clips} clips x {args.seconds:g} s = {len(sets) * args.clips} streams at once", file=sys.stderr)
-    wall, logs, folders = generate(model, sets, clips_per=args.clips, seconds=args.seconds, sample_rate=sr,
-                                   quantization=quantization, out=out / label, seed=args.seed, device=device, config=config)
+    print(
+        f"{label}: {ckpt_path} (step {ckpt.get('step')}, val {ckpt.get('val_bits', '?')} bits): {len(sets)} settings x "
+        f"{args.clips} clips x {args.seconds:g} s = {len(sets) * args.clips} streams at once",
+        file=sys.stderr,
+    )
+    wall, logs, folders = generate(
+        model,
+        sets,
+        clips_per=args.clips,
+        seconds=args.seconds,
+        sample_rate=sr,
+        quantization=quantization,
+        out=out / label,
+        seed=args.seed,
+        device=device,
+        config=config,
+    )
     n = round(args.seconds * sr)
     print(f"{label}: generated {len(sets) * args.clips * args.seconds:.0f} s of audio in {wall:.1f} s", file=sys.stderr)
-    print_table(f"{label} (step {ckpt.get('step')}): {args.clips} clips x {args.seconds:g} s per setting, ramp "
-                f"{args.ramp}; clips and report.html in {out / label}", summarize(sets, folders, logs, clips_per=args.clips, n=n))
-    plain, guarded = guard_speed(model, batch=args.clips, seconds=min(args.seconds, 4.0 if args.quick else 20.0),
-                                 sample_rate=sr, quantization=quantization, device=device)
-    print(f"guard speed, batch {args.clips}: {plain:,.0f} samples/s per stream plain, {guarded:,.0f} watched "
-          f"({100 * (plain / guarded - 1):+.1f}% time; redraws cost their share of samples on top)")
+    start = time.perf_counter()
+    rows = summarize(sets, folders, logs, clips_per=args.clips, n=n)
+    print(f"{label}: curated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print_table(
+        f"{label} (step {ckpt.get('step')}): {args.clips} clips x {args.seconds:g} s per setting, ramp "
+        f"{args.ramp}; clips and report.html in {out / label}",
+        rows,
+    )
+    (out / label / "results.json").write_text(
+        json.dumps({"checkpoint": str(ckpt_path), "step": ckpt.get("step"), "generate_s": wall, "rows": rows}, indent=1)
+    )
+    plain, guarded = guard_speed(
+        model,
+        batch=args.clips,
+        seconds=min(args.seconds, 4.0 if args.quick else 20.0),
+        sample_rate=sr,
+        quantization=quantization,
+        device=device,
+    )
+    print(
+        f"guard speed, batch {args.clips}: {plain:,.0f} samples/s per stream plain, {guarded:,.0f} watched "
+        f"({100 * (plain / guarded - 1):+.1f}% time; redraws cost their share of samples on top)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run_dir", type=Path, help="a run folder with prepared data (or with --corpus, made here)")
-    p.add_argument("--corpus", type=Path, default=None, help="audio to prepare into RUN_DIR first (e.g. the dev corpus)")
-    p.add_argument("--steps", default=None, help="training budgets in steps, comma-separated (default 1500,7000; "
-                                                 "--quick 40,120)")
+    p.add_argument(
+        "--corpus", type=Path, default=None, help="audio to prepare into RUN_DIR first (e.g. the dev corpus)"
+    )
+    p.add_argument(
+        "--steps", default=None, help="training budgets in steps, comma-separated (default 1500,7000; --quick 40,120)"
+    )
     p.add_argument("--checkpoints", default=None, help="checkpoint files to study instead of training, comma-separated")
     p.add_argument("--clips", type=int, default=None, help="clips per setting (default 24; --quick 3)")
     p.add_argument("--seconds", type=float, default=None, help="clip length (default 45; --quick 4)")
     p.add_argument("--ramp", default="0.875:1.15", help="the temperature ramp studied")
     p.add_argument("--min-p", default="0.02,0.05,0.1", type=lambda v: v.split(","), help="min-p values")
     p.add_argument("--top-p", default="0.98,0.95,0.9", type=lambda v: v.split(","), help="top-p values")
-    p.add_argument("--combos", default="min-p=0.05+guard", type=lambda v: [c for c in v.split(",") if c],
-                   help="combined settings, e.g. min-p=0.05+guard,top-p=0.95+min-p=0.02")
-    p.add_argument("--quick", action="store_true", help="tiny sizes (preset tiny, a few steps, short clips): checks the "
-                                                        "script on a CPU")
+    p.add_argument(
+        "--combos",
+        default="min-p=0.05+guard",
+        type=lambda v: [c for c in v.split(",") if c],
+        help="combined settings, e.g. min-p=0.05+guard,top-p=0.95+min-p=0.02",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (preset tiny, a few steps, short clips): checks the script on a CPU",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: on a shared CPU several "
-                                                          "threads per sample step are many times slower)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: on a shared CPU several threads per sample step are many times slower)",
+    )
     p.add_argument("--out", type=Path, default=None, help="where clips go (default RUN_DIR/collapse-study)")
     args = p.parse_args(argv)
     args.clips = args.clips or (3 if args.quick else 24)
@@ -251,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     out = args.out or args.run_dir / "collapse-study"
     if device.type == "cpu":
-        print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores", file=sys.stderr)
+        print(
+            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores", file=sys.stderr
+        )
     if args.corpus is not None:
         from inspire.audio.dataset import PrepareSettings, prepare
 
@@ -265,8 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [int(v) for v in (args.steps or ("40,120" if args.quick else "1500,7000")).split(",")]
     for steps in sorted(budgets):
         start = time.perf_counter()
-        code = train(args.run_dir, preset="tiny" if args.quick else "small", max_steps=steps, device=args.device,
-                     previews=False, progress=False)
+        code = train(
+            args.run_dir,
+            preset="tiny" if args.quick else "small",
+            max_steps=steps,
+            device=args.device,
+            previews=False,
+            progress=False,
+        )
         if code:
             return code
         print(f"trained to step {steps} ({(time.perf_counter() - start) / 60:.1f} min this budget)", file=sys.stderr)
