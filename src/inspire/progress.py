@@ -84,20 +84,21 @@ class Progress:
         else:
             print(message, file=self.file, flush=True)
 
-    def close(self) -> None:
+    def close(self, *, done: bool = True) -> None:
+        """End the bar; in a log, a last line saying how long it took (unless it did not finish)."""
         if self._closed:
             return
         self._closed = True
         if self._bar is not None:
             self._bar.close()
-        elif self._plain and self.n > 0:
+        elif self._plain and done and self.n > 0:
             self._line(final=True)
 
     def __enter__(self) -> "Progress":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(done=exc_type is None)  # an error's own line is the last word
 
     def _line(self, *, final: bool = False) -> None:
         now = self._clock()

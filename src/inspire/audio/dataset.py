@@ -83,7 +83,8 @@ class PrepareSettings:
     @classmethod
     def from_json(cls, d: dict) -> "PrepareSettings":
         """Settings as stored in a manifest or checkpoint (older ones lack `normalize`: peak)."""
-        return cls(d["sample_rate"], d["quantization"], d["levels"], d.get("val_fraction", 0.1), d.get("normalize", "peak"))
+        return cls(d["sample_rate"], d["quantization"], d["levels"], d.get("val_fraction", 0.1),
+                   d.get("normalize", "peak"))
 
 
 def condition(audio: np.ndarray, settings: PrepareSettings) -> np.ndarray:
@@ -143,7 +144,9 @@ class PreparedData:
         self.data_dir = self.run_dir / "data"
         path = self.data_dir / "manifest.json"
         if not path.exists():
-            raise DatasetError(f"{self.run_dir}: no prepared data (run `inspire prepare SOURCE... --run {self.run_dir}` first)")
+            raise DatasetError(
+                f"{self.run_dir}: no prepared data (run `inspire prepare SOURCE... --run {self.run_dir}` first)"
+            )
         try:
             self.manifest = read_json(path)
             self.settings = PrepareSettings.from_json(self.manifest["settings"])
@@ -208,9 +211,9 @@ def _prepare_locked(sources, found: Found, run_dir: Path, settings: PrepareSetti
     manifest_path = data_dir / "manifest.json"
     old = _read_manifest(manifest_path) if manifest_path.exists() else None
     if old is not None:
-        fixed = PrepareSettings.from_json(old["settings"]).fixed()
-        if fixed != settings.fixed():
-            diff = ", ".join(f"{k} {fixed[k]} (asked {settings.fixed()[k]})" for k in fixed if fixed[k] != settings.fixed()[k])
+        fixed, asked = PrepareSettings.from_json(old["settings"]).fixed(), settings.fixed()
+        if fixed != asked:
+            diff = ", ".join(f"{k} {fixed[k]} (asked {asked[k]})" for k in fixed if fixed[k] != asked[k])
             raise DatasetError(
                 f"{run_dir} was prepared with other settings: {diff}; use a new --run folder or the same settings"
             )
@@ -252,7 +255,8 @@ def _prepare_locked(sources, found: Found, run_dir: Path, settings: PrepareSetti
             )
 
         tracks = _assign_splits(tracks, new_tracks, settings)
-        skipped = [s for s in skipped if s["source"] not in {x["source"] for x in new_skipped}] + new_skipped
+        settled = {x["source"] for x in new_skipped} | {t.source for t in new_tracks}  # listed afresh below
+        skipped = [s for s in skipped if s["source"] not in settled] + new_skipped
         manifest = {
             "format_version": FORMAT_VERSION,
             "software": f"inspire {__version__}",
@@ -342,7 +346,7 @@ def _prepare_one(path: Path, digest: str, data_dir: Path, settings: PrepareSetti
     )
 
 
-SCRATCH_BLOCK = 1 << 20  # samples per block when re-reading the scratch file (4 MB of float32)
+SCRATCH_BLOCK = 1 << 18  # samples per block when re-reading the scratch file (1 MB of float32)
 
 
 @contextlib.contextmanager
@@ -371,7 +375,7 @@ def _read_blocks(f, n: int) -> Iterator[np.ndarray]:
 
 def _robust_peak(f, n: int, dc: np.float32, *, q: float = PEAK_QUANTILE) -> float:
     """`np.quantile(np.abs(x - dc), q)` (numpy's default, linear method) of the scratch file's
-    samples, exactly, in two streaming passes with 2 x 65536 counters.
+    samples, to the last bit, in two streaming passes with 2 x 65536 counters.
 
     Written by hand because numpy's quantile needs the whole array in memory. Non-negative
     float32 values sort as their bit patterns do (as uint32), so a histogram of the top 16 bits
@@ -391,12 +395,14 @@ def _robust_peak(f, n: int, dc: np.float32, *, q: float = PEAK_QUANTILE) -> floa
         for b, counts in low.items():
             counts += np.bincount(bits[(bits >> 16) == b] & 0xFFFF, minlength=1 << 16)
     values = []
-    for r, b in zip(ranks, bins):
+    for r, b in zip(ranks, bins, strict=True):
         rank_in_bin = r - (int(cum_top[b - 1]) if b else 0)
         lo = int(np.searchsorted(np.cumsum(low[b]), rank_in_bin, side="right"))
-        values.append(float(np.array([(b << 16) | lo], np.uint32).view(np.float32)[0]))
+        values.append(np.array([(b << 16) | lo], np.uint32).view(np.float32)[0])
+    # Interpolated as numpy's quantile does it (float32 arithmetic, from the nearer side).
     a, b = values
-    return a + (b - a) * (pos - math.floor(pos))
+    gamma = pos - math.floor(pos)
+    return float(b - (b - a) * (1 - gamma) if gamma >= 0.5 else a + (b - a) * gamma)
 
 
 def _probe_seconds(path: Path) -> float:
@@ -522,7 +528,8 @@ def _totals(tracks: list[Track], sample_rate: int) -> dict:
     def secs(split: str) -> float:
         return round(sum(s.end - s.start for t in tracks for s in t.segments if s.split == split) / sample_rate, 3)
 
-    return {"tracks": len(tracks), "seconds": round(sum(t.seconds for t in tracks), 3), "train_seconds": secs("train"), "val_seconds": secs("val")}
+    return {"tracks": len(tracks), "seconds": round(sum(t.seconds for t in tracks), 3),
+            "train_seconds": secs("train"), "val_seconds": secs("val")}
 
 
 def _skip(path: Path, reason: str) -> dict:
