@@ -51,7 +51,7 @@ def write_recording(path: Path, minutes: float, *, seed: int = 0) -> None:
     phase = np.zeros(3)
     fmt = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16")}[path.suffix[1:]]
     with sf.SoundFile(str(path), "w", SR, 2, format=fmt[0], subtype=fmt[1]) as f:
-        for i in range(int(round(minutes * 60 * SR / block))):
+        for _ in range(int(round(minutes * 60 * SR / block))):
             t = np.arange(block) / SR
             base = 110 * 2 ** (rng.integers(0, 12) / 12)
             freqs = base * np.array([1.0, 1.5, 2.0])
