@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from inspire.timefmt import clock
+
 PLAIN_EVERY_S = 5.0  # seconds between lines when stderr is not a terminal
 
 
@@ -109,11 +111,11 @@ class Progress:
             count += f"/{_num(self.total)} {self.unit} ({100 * min(self.n / self.total, 1.0):.0f}%)"
         else:
             count += f" {self.unit}"
-        parts = [f"{self.desc}: {count}", f"{_clock_text(elapsed)} elapsed"]
+        parts = [f"{self.desc}: {count}", f"{clock(elapsed)} elapsed"]
         if final:
-            parts[-1] = f"done in {_clock_text(elapsed)}"
+            parts[-1] = f"done in {clock(elapsed)}"
         elif self.total and 0 < self.n < self.total:
-            parts.append(f"about {_clock_text(elapsed * (self.total - self.n) / self.n)} left")
+            parts.append(f"about {clock(elapsed * (self.total - self.n) / self.n)} left")
         if self.postfix and not final:
             parts.append(self.postfix)
         print(", ".join(parts), file=self.file, flush=True)
@@ -121,10 +123,3 @@ class Progress:
 
 def _num(x: float) -> str:
     return f"{x:.0f}" if abs(x - round(x)) < 1e-9 or abs(x) >= 10 else f"{x:.1f}"
-
-
-def _clock_text(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

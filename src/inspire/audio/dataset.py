@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from inspire import __version__
+from inspire import __version__, clips
 from inspire.audio.io import (
     PEAK_QUANTILE,
     PEAK_TARGET,
@@ -441,13 +441,8 @@ def _inspire_folder(folder: Path) -> str | None:
         return "an inspire run folder (its clips and previews are not source material)"
     if (folder / "curation.json").is_file():
         return "an inspire clips folder"
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        try:
-            if "clips" in read_json(manifest):
-                return "an inspire clips folder"
-        except (OSError, ValueError, TypeError):
-            pass
+    if (folder / clips.MANIFEST).is_file() and isinstance((clips.read_manifest(folder) or {}).get("clips"), list):
+        return "an inspire clips folder"
     return None
 
 
