@@ -23,6 +23,7 @@ import numpy as np
 
 from inspire import __version__
 from inspire.audio.io import find_audio_files, normalize_peak, read_audio, remove_dc, sha256_of
+from inspire.config import setting
 from inspire.errors import AudioReadError, DatasetError, UserInputError
 from inspire.files import atomic_path, read_json, write_json
 from inspire.audio.quantize import KINDS, dequantize, quantize
@@ -37,11 +38,14 @@ SINGLE_TRACK_GAP_SECONDS = 1.0  # gap between training and validation stretches 
 class PrepareSettings:
     """How audio becomes training data. Fixed for the life of a run."""
 
-    sample_rate: int = 16000  # Hz
-    quantization: str = "mu-law"  # "mu-law" or "linear"
-    levels: int = 256  # quantization classes = softmax size
-    val_fraction: float = 0.1  # share of tracks held out (at least one)
-    normalize: str = "peak"  # "peak": each track's robust peak to -0.45 dBFS; "none": keep levels
+    sample_rate: int = setting(16000, "target sample rate in Hz")
+    quantization: str = setting("mu-law", "quantization kind")
+    levels: int = setting(256, "number of quantization levels (softmax size)")
+    val_fraction: float = setting(
+        0.1, "share of tracks held out for validation (at least one track; a held-out stretch when only one)")
+    normalize: str = setting(
+        "peak", "level per track: peak brings each track's robust peak near full scale (-0.45 dBFS); "
+        "none keeps the tracks' own levels")
 
     def __post_init__(self) -> None:
         if not 1000 <= self.sample_rate <= 192000:
