@@ -10,7 +10,7 @@ import pytest
 
 from inspire.audio.dataset import PrepareSettings
 from inspire.cli import build_parser
-from inspire.cli.train import _show
+from inspire.cli.flags import as_text
 from inspire.compose.compose import Arrangement
 from inspire.config import GENERATE, PRESETS, ModelConfig, TrainConfig, help_of, parse_field
 from inspire.errors import ConfigError
@@ -88,7 +88,7 @@ def test_every_preset_value_reads_back_from_its_command_line_form():
         for cfg in (preset.model, preset.train):
             for f in fields(cfg):
                 value = getattr(cfg, f.name)
-                assert parse_field(type(cfg), f.name, _show(value)) == value, (preset.name, f.name)
+                assert parse_field(type(cfg), f.name, as_text(value)) == value, (preset.name, f.name)
 
 
 @pytest.mark.parametrize("cls, name, text, words", [

@@ -33,6 +33,11 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def as_text(value) -> str:
+    """A field's value as it is typed on the command line (config.parse_field reads it back): (16, 4) -> 16,4."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def add_field(parser, cls, name: str, **kw) -> argparse.Action:
     """Add `--name` for the `setting` field `cls.name`: its type, default and help come from there
     (keyword arguments add to or replace them, e.g. choices or metavar)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from inspire.cli.flags import flag
+from inspire.cli.flags import as_text, flag
 from inspire.config import PRESETS, ModelConfig, TrainConfig, help_of
 
 # Fields set from the prepared data, not by hand.
@@ -59,15 +59,10 @@ def add(sub, formatter) -> None:
 def _preset_values(cls, name: str) -> str:
     """' (tiny: 128, small: 512, ...)' or ' (all presets: 0.001)': what a flag left out means."""
     part = "model" if cls is ModelConfig else "train"
-    values = {p.name: _show(getattr(getattr(p, part), name)) for p in PRESETS.values()}
+    values = {p.name: as_text(getattr(getattr(p, part), name)) for p in PRESETS.values()}
     if len(set(values.values())) == 1:
         return f" (all presets: {next(iter(values.values()))})"
     return " (" + ", ".join(f"{k}: {v}" for k, v in values.items()) + ")"
-
-
-def _show(value) -> str:
-    """A value as it is typed on the command line: (16, 4) -> 16,4."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def overrides(args) -> tuple[dict, dict]:
