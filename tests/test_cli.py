@@ -11,7 +11,7 @@ import pytest
 from inspire.audio.dataset import PrepareSettings
 from inspire.cli import build_parser
 from inspire.cli.flags import as_text
-from inspire.compose.compose import Arrangement
+from inspire.compose.arrangement import Arrangement
 from inspire.config import GENERATE, PRESETS, ModelConfig, TrainConfig, help_of, parse_field
 from inspire.errors import ConfigError
 

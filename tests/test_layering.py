@@ -36,6 +36,11 @@ MAY_IMPORT = {
     "cli": {"basics", "audio", "samplernn", "curate", "compose", "cli"},
 }
 TORCH_WING = "samplernn"
+# Imports against the flow, each with its reason; one that no longer happens must leave the list.
+EXCEPTIONS = {
+    # A lazy import for hand-made sidecars only; the suffix list could move into the basics.
+    ("inspire/clips.py", "inspire.audio.io"): "clips looks up AUDIO_EXTENSIONS for a sidecar without 'file'",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -85,16 +90,21 @@ def test_every_wing_is_in_the_table():
 
 
 def test_each_wing_imports_only_the_wings_on_its_left():
-    wrong, seen = [], set()
+    wrong, seen, excused = [], set(), set()
     for path in _sources():
         mine = _wing(_module_name(path))
         for line, module in _imports(path):
             if module.split(".")[0] != "inspire" or module == "inspire":
                 continue
             seen.add((mine, _wing(module)))
-            if _wing(module) not in MAY_IMPORT[mine]:
+            if _wing(module) in MAY_IMPORT[mine]:
+                continue
+            if (str(path.relative_to(SRC)), module) in EXCEPTIONS:
+                excused.add((str(path.relative_to(SRC)), module))
+            else:
                 wrong.append(f"{path.relative_to(SRC)}:{line}: {mine} imports {module} ({_wing(module)})")
     assert not wrong, "\n".join(wrong)
+    assert excused == set(EXCEPTIONS), f"no longer needed, remove from EXCEPTIONS: {set(EXCEPTIONS) - excused}"
     # The reader sees top-level imports and those inside functions (cli's run functions).
     assert {("samplernn", "audio"), ("cli", "samplernn"), ("cli", "curate")} <= seen
 
@@ -129,6 +139,11 @@ def test_every_module_outside_samplernn_imports_without_torch():
         "        sys.exit(f'importing {name} imported torch')\n",
         *modules,
     )
+
+
+def test_the_clip_record_loads_no_audio_libraries():
+    """inspire.clips is read by every wing (the studio too): plain Python, no torch, numpy or soundfile."""
+    _run("import sys\nfrom inspire import clips\nassert not {'torch', 'soundfile', 'numpy'} & set(sys.modules)\n")
 
 
 def test_help_of_every_command_imports_no_torch():

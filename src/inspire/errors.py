@@ -37,3 +37,7 @@ class DiskFullError(InspireError):
     """Writing failed because the disk is full; the previous files are intact."""
 
     exit_code = 1
+
+
+class BusyError(InspireError):
+    """Another job is writing the same run or folder right now."""

@@ -6,7 +6,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from inspire.compose.compose import NOISE_MODES, Arrangement
+from inspire.compose.arrangement import NOISE_MODES, Arrangement
 from inspire.errors import UserInputError
 
 # The arrangement's own defaults: shown in the help, and what an --auto piece starts from.
