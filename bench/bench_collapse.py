@@ -103,7 +103,9 @@ def generate(
     temps = [schedule.parse(s.temperature) for s, _ in plan]
     mins = [schedule.parse(s.min_p, control="min-p") for s, _ in plan]
     tops = [schedule.parse(s.top_p, control="top-p") for s, _ in plan]
-    curve = lambda scheds: sample.schedule_curve(scheds, n_samples=n, sample_rate=sample_rate, device=device)  # noqa: E731
+    def curve(scheds: list) -> object:
+        return sample.schedule_curve(scheds, n_samples=n, sample_rate=sample_rate, device=device)
+
     seeds = [seed * 1_000_003 + k for _, k in plan]  # the same seed for clip k of every setting: paired comparisons
     log: list = []
     start = time.perf_counter()
@@ -131,7 +133,7 @@ def generate(
         folder = out / _slug(s.name)
         folder.mkdir(parents=True, exist_ok=True)
         folders.append(folder)
-    for i, ((s, k), x) in enumerate(zip(plan, audio)):
+    for i, ((s, k), x) in enumerate(zip(plan, audio, strict=True)):
         folder = out / _slug(s.name)
         cid = f"{k:04d}"
         write_audio(folder / f"{cid}.wav", x, sample_rate)
@@ -194,7 +196,7 @@ def summarize(
     with ProcessPoolExecutor(max_workers=max(1, min(len(folders), os.cpu_count() or 1))) as pool:
         per_setting = list(pool.map(clip_stats, folders))
     rows = []
-    for si, (s, stats) in enumerate(zip(sets, per_setting)):
+    for si, (s, stats) in enumerate(zip(sets, per_setting, strict=True)):
         fell = [r for r in stats if r["collapse_s"] is not None or r["from_start"]]
         temps = [r["t_collapse"] for r in fell if r["t_collapse"] is not None]
         kept = [r for r in stats if r not in fell]

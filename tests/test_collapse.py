@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import melody, write
 
+from conftest import melody, write
 from inspire.audio.quantize import dequantize, quantize
 from inspire.curate import scores
 from inspire.curate.curate import curate_folder

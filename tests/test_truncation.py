@@ -61,7 +61,7 @@ def test_matches_the_textbook_reference(t, min_p, top_p):
     u = torch.rand(32, generator=torch.Generator().manual_seed(5))
     drawn = sample.sample_logits(logits, torch.full((32,), t), u, min_p=torch.full((32,), min_p),
                                  top_p=torch.full((32,), top_p))
-    want = [int(np.searchsorted(np.cumsum(r), x * r.sum(), side="right")) for r, x in zip(ref, u.numpy())]
+    want = [int(np.searchsorted(np.cumsum(r), x * r.sum(), side="right")) for r, x in zip(ref, u.numpy(), strict=True)]
     assert drawn.tolist() == want
 
 

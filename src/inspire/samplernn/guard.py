@@ -172,7 +172,7 @@ def stream(
     noise = StreamNoise(seeds, device)
     table = dequantize(torch.arange(levels, device=device), kind=quantization, levels=levels).float()
     streams = [_Stream(span_frames, None if replay is None else replay[i]) for i in range(b)]
-    for s, on in zip(streams, guarded or [True] * b):
+    for s, on in zip(streams, guarded or [True] * b, strict=True):
         s.off = not on
     if log is not None:
         log[:] = [[] for _ in range(b)]

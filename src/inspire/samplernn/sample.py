@@ -302,7 +302,7 @@ def schedule_curve(schedules: list, *, n_samples: int, sample_rate: int, device)
     def curve(start, n: int) -> Tensor:
         starts = np.broadcast_to(np.asarray(start, dtype=np.int64), (len(schedules),))
         t = (starts[:, None] + np.arange(n)) / sample_rate  # (B, n) seconds
-        values = np.stack([s.at(row, last_s) for s, row in zip(schedules, t)]).astype(np.float32)
+        values = np.stack([s.at(row, last_s) for s, row in zip(schedules, t, strict=True)]).astype(np.float32)
         return torch.from_numpy(values).to(device)
 
     return curve
