@@ -407,7 +407,7 @@ def _guard_config(guard: bool | GuardConfig | None) -> GuardConfig | None:
     return GuardConfig() if guard is True else guard
 
 
-def _job_controls(truncation: list[list], guard_cfg) -> dict:
+def _job_controls(truncation: list[list], guard_cfg: GuardConfig | None) -> dict:
     """The job's truncation and guard (for the manifest and the folder's name); nothing when off."""
     out = {}
     for name, curves in zip(("min_p", "top_p"), truncation, strict=True):
@@ -593,11 +593,11 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
                 w.write(pa)
         if any(p.guard is not None for p in batch):
             logs = []
-            chunks = collapse_guard.stream(model, n_samples=n_samples, seeds=seeds, sample_rate=sr,
-                                  quantization=ctx.quantization, config=batch[0].guard, history=history, state=state,
-                                  stepper=ctx.stepper, log=logs, replay=[p.replay or [] for p in batch],
-                                  replay_until=max(p.replay_until for p in batch),
-                                  guarded=[p.guard is not None for p in batch], **controls)
+            chunks = collapse_guard.stream(
+                model, n_samples=n_samples, seeds=seeds, sample_rate=sr, quantization=ctx.quantization,
+                config=batch[0].guard, history=history, state=state, stepper=ctx.stepper, log=logs,
+                replay=[p.replay or [] for p in batch], replay_until=max(p.replay_until for p in batch),
+                guarded=[p.guard is not None for p in batch], **controls)
         else:
             chunks = sample.stream(model, n_samples=n_samples, seeds=seeds, history=history, state=state,
                                    block=BLOCK_SAMPLES, stepper=ctx.stepper, **controls)
