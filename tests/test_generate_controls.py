@@ -92,3 +92,33 @@ def test_bad_truncation_is_a_one_line_error(run, tmp_path, kw, words):
     with pytest.raises(UserInputError) as e:
         generate.run_job(run, n=1, seconds=0.05, out=tmp_path / "job", device="cpu", **kw)
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_command_line_guard_and_truncation_round_trip(run, tmp_path, capsys):
+    from inspire.cli import main
+
+    common = ["--device", "cpu", "--threads", "1", "--quiet"]
+    assert main(["generate", str(run), "-n", "2", "--seconds", "1", "--min-p", "0.02", "--guard",
+                 "--out", str(tmp_path / "job"), *common]) == 0
+    recs = clips.scan(tmp_path / "job")
+    assert all(r.min_p["spec"] == "0.02" and r.guard["settings"] == GuardConfig().to_dict() for r in recs)
+    assert any(r.guard["interventions"] for r in recs)  # an untrained model's noise: the guard stepped in
+    rec = next(r for r in recs if r.guard["interventions"])
+    assert main(["generate", str(run), "--again", str(tmp_path / "job" / rec.file), "--out", str(tmp_path / "again"),
+                 *common]) == 0
+    assert np.array_equal(_wav(tmp_path / "again" / rec.file), _wav(tmp_path / "job" / rec.file))
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--min-p", "1.2"], "min-p must be a number in [0, 1), got 1.2"),
+    (["--top-p", "0"], "top-p must be a number in (0, 1], got 0"),
+    (["--min-p", "0s:0.1,0s:0.2"], "must increase"),
+    (["--again", "x.json", "--guard"], "--guard/--no-guard with --again"),
+    (["--again", "x.json", "--min-p", "0.1"], "--min-p with --again"),
+])
+def test_command_line_bad_input_is_one_line_exit_2(run, tmp_path, capsys, flags, words):
+    from inspire.cli import main
+
+    assert main(["generate", str(run), "--out", str(tmp_path / "job"), "--device", "cpu", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
