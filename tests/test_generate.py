@@ -207,24 +207,27 @@ def test_same_job_same_ids_and_audio(run, tmp_path):
 def test_resume_after_kill_gives_the_same_clips(run, tmp_path, monkeypatch):
     whole = generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=tmp_path / "whole", batch_size=2)
 
-    real_stream, calls = sample.stream, []
+    calls = []
 
-    def dying_stream(*args, **kw):  # killed halfway through the second batch
-        calls.append(1)
-        for i, chunk in enumerate(real_stream(*args, **kw)):
-            if len(calls) == 2 and i == 1:
-                raise KeyboardInterrupt
-            yield chunk
+    def dying(real):  # killed halfway through the second batch (whichever engine makes it)
+        def stream(*args, **kw):
+            calls.append(1)
+            for i, chunk in enumerate(real(*args, **kw)):
+                if len(calls) == 2 and i == 1:
+                    raise KeyboardInterrupt
+                yield chunk
+        return stream
 
     monkeypatch.setattr(generate, "BLOCK_SAMPLES", 100)
-    monkeypatch.setattr(sample, "stream", dying_stream)
+    monkeypatch.setattr(sample, "stream", dying(sample.stream))
+    monkeypatch.setattr(generate, "_engine_stream", dying(generate._engine_stream))
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=out, batch_size=2, threads=1)
     assert len(list(out.glob("*.wav"))) == 2  # the first batch, whole
     assert not list(out.glob(".*.partial.wav"))
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 2
-    monkeypatch.setattr(sample, "stream", real_stream)
+    monkeypatch.undo()
     finished = {p: p.stat().st_mtime_ns for p in out.glob("*.wav")}
     generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=out, batch_size=2)
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # skipped, not redone

@@ -48,6 +48,8 @@ def _add_stage_commands(sub) -> None:
     curate.add_cli(sub, _Formatter)
     from inspire.compose import compose
     compose.add_cli(sub, _Formatter)
+    from inspire.cli import play
+    play.add(sub, _Formatter)
 
 
 def _add_prepare(sub) -> None:

@@ -52,8 +52,11 @@ BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 # Keys this module writes into a sidecar; any other key (added by later stages) is kept.
 SIDECAR_KEYS = (
     "format_version", "id", "file", "run", "checkpoint", "seed", "index", "stream_seed", "temperature",
-    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "int8", "software", "created",
+    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "int8", "engine", "software", "created",
 )
+# Streams at once up to which the compiled engine (inspire.samplernn.engine) beats the torch
+# stepper on a CPU, per precision (measured in bench/bench_engine.py); larger batches use torch.
+ENGINE_MAX_BATCH = {"fp32": 8, "int8": 2}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,6 +122,8 @@ class _Context:
     stepper: Any = None  # inspire.samplernn.sample.FastStepper, built once per job
     normalize: str = "peak"  # how the run's data was level-normalised (see inspire.audio.dataset.condition)
     prime_cache: dict = field(default_factory=dict)
+    engine: str = "auto"  # "auto": the compiled engine for small CPU batches; or a recorded name ("numba-fp32"...)
+    layouts: dict = field(default_factory=dict)  # precision -> inspire.samplernn.engine.Layout, built once per job
 
     @property
     def settings(self):
@@ -357,7 +362,13 @@ def again(
     _check_job(n=1, seconds=seconds, batch_size=None)
     if int8 is None:
         int8 = bool(side.get("int8", False))
+    if isinstance(side.get("performance"), dict):  # a take recorded by `inspire play`
+        from inspire.samplernn import play
+
+        return play.again_take(run_dir, side_path, side, seconds=None if seconds == float(side["seconds"]) else seconds,
+                               out=out, force=force)
     ctx = _load(run_dir, _find_checkpoint(run_dir, ck), device, int8=int8)
+    ctx.engine = str(side.get("engine") or "torch")  # clips from before the engine: the torch stepper
     prime = side.get("prime")
     if include_prime is None:
         include_prime = bool(prime and prime.get("included"))
@@ -514,14 +525,18 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
 
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
+    engine = _engine_name(ctx, b)
     primes = [_resolve_prime(ctx, p.prime, p.stream_seed) for p in batch]
     history = state = None
     prime_audio = [None] * b
+    classes = None
     if primes[0] is not None:
         classes = [np.asarray(_prime_classes(ctx, p), dtype=np.int64) for p in primes]
         if include_prime:
             prime_audio = [dequantize(c, kind=ctx.quantization, levels=ctx.levels) for c in classes]
-        if all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
+        if engine.startswith("numba"):
+            pass  # the engine primes itself, below
+        elif all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
             history, state = sample.prime_state(model, torch.from_numpy(classes[0]).to(dev).unsqueeze(0))
             history = history.expand(b, -1).contiguous()
             state.hidden = [h.expand(*h.shape[:-2], b, h.shape[-1]).contiguous() for h in state.hidden]
@@ -534,20 +549,27 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     last_s = (n_samples - 1) / sr
     schedules = [p.schedule for p in batch]
 
-    def temperature(start: int, n: int):
+    def curves(start: int, n: int) -> np.ndarray:
         t = (start + np.arange(n, dtype=np.float64)) / sr
-        curves = np.stack([s.at(t, last_s) for s in schedules]).astype(np.float32)  # (B, n)
-        return torch.from_numpy(curves).to(dev)
+        return np.stack([s.at(t, last_s) for s in schedules]).astype(np.float32)  # (B, n)
+
+    def temperature(start: int, n: int):
+        return torch.from_numpy(curves(start, n)).to(dev)
 
     writers = [_ClipWriter(out / f"{p.id}.wav", sr) for p in batch]
     try:
         for w, pa in zip(writers, prime_audio):
             if pa is not None:
                 w.write(pa)
-        chunks = sample.stream(model, n_samples=n_samples, temperature=temperature, seeds=[p.stream_seed for p in batch],
-                               history=history, state=state, block=BLOCK_SAMPLES, stepper=ctx.stepper)
+        seeds = [p.stream_seed for p in batch]
+        if engine.startswith("numba"):
+            chunks = _engine_stream(ctx, engine, classes, seeds, curves, n_samples)
+        else:
+            chunks = (c.cpu().numpy() for c in sample.stream(
+                model, n_samples=n_samples, temperature=temperature, seeds=seeds, history=history, state=state,
+                block=BLOCK_SAMPLES, stepper=ctx.stepper))
         for chunk in chunks:
-            audio = dequantize(chunk.cpu().numpy(), kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
+            audio = dequantize(chunk, kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
             for w, row in zip(writers, audio):
                 w.write(row)
             if bar is not None:
@@ -555,7 +577,8 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
         for plan, w, prime in zip(batch, writers, primes):
             w.commit()
             offset = prime["seconds"] if (prime and include_prime) else 0.0
-            _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset)
+            _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset,
+                           extra={"engine": engine})
             if plot:
                 _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
             if bar is not None:
@@ -564,6 +587,43 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     finally:
         for w in writers:
             w.abort()
+
+
+def _engine_name(ctx: _Context, streams: int) -> str:
+    """Which engine makes a batch: "numba-fp32"/"numba-int8" (compiled, small CPU batches) or
+    "torch-fp32"/"torch-int8" (the batched stepper). A recorded name (--again) is kept, so the
+    clip replays with the arithmetic that made it."""
+    from inspire.samplernn.engine import numba_available
+
+    precision = "int8" if ctx.stepper.int8 else "fp32"
+    if ctx.engine == "auto":
+        small = ctx.device.type == "cpu" and streams <= ENGINE_MAX_BATCH[precision]
+        return f"numba-{precision}" if small and numba_available() else f"torch-{precision}"
+    if ctx.engine.startswith("numba") and not numba_available():
+        print("generate: warning: this clip was made by the compiled engine but numba is not installed; the torch "
+              "path computes the same function and may part from it after a few seconds", file=sys.stderr)
+        return f"torch-{precision}"
+    return ctx.engine
+
+
+def _engine_stream(ctx: _Context, name: str, primes: list | None, seeds: list[int], curves, n_samples: int):
+    """Blocks (B, n) of classes from the compiled engine: primed like `prime_state`, the
+    temperature curves(start, n) -> (B, n), the streams' own random numbers."""
+    import numpy as np
+
+    from inspire.samplernn.engine import Engine, Layout, Uniforms
+
+    precision = name.split("-", 1)[1]
+    if precision not in ctx.layouts:
+        ctx.layouts[precision] = Layout(ctx.model, precision=precision)
+    engine = Engine(ctx.model, streams=len(seeds), precision=precision, backend="numba", layout=ctx.layouts[precision])
+    if primes is not None:
+        longest = max(c.size for c in primes)
+        engine.prime(np.stack([np.concatenate([np.full(longest - c.size, ctx.levels // 2, np.int64), c]) for c in primes]))
+    noise = Uniforms(seeds)
+    for start in range(0, n_samples, BLOCK_SAMPLES):
+        n = min(BLOCK_SAMPLES, n_samples - start)
+        yield engine.generate(curves(start, n).T, noise.next(n))
 
 
 class _ClipWriter:
@@ -627,10 +687,10 @@ def _sidecar(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: in
     }
 
 
-def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, **kw) -> None:
-
+def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, *, extra: dict | None = None, **kw) -> None:
+    """Write <id>.json; `extra` keys are added last (the engine that made the clip, a take's performance)."""
     path = out / f"{plan.id}.json"
-    new = _sidecar(ctx, plan, prime, **kw)
+    new = {**_sidecar(ctx, plan, prime, **kw), **(extra or {})}
     old = read_json(path) if path.is_file() else None
     if isinstance(old, dict):  # keep what later stages added (curation scores, tags...)
         new = {**{k: v for k, v in old.items() if k not in SIDECAR_KEYS}, **new}

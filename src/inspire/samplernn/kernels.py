@@ -1,0 +1,216 @@
+"""Compiled kernels that generate a few streams of a SampleRNN with no per-sample Python.
+
+What `FastStepper.step` + `sample_logits` do for one sample, as loops over weights laid out
+once (by `inspire.samplernn.engine.Layout`) in two flat arrays: `wf` (float32: fp32 matrices,
+biases, per-column int8 scales, the tap table) and `wq` (int8 matrices). A table `mat` says
+where each matrix lives: one row per matrix, columns OFF..BOFF below. The layout of LPCNet's
+`nnet.c` (`sgemv_accum`, `compute_gru`): one loop per layer, no framework between samples.
+
+Every product is written as an AXPY over the output (y[j] += W[i, j] * x[i], i in order), so
+the compiler vectorises across outputs without reordering any sum: the arithmetic is the same
+on every machine and SIMD width (no fast-math), a stream's result does not depend on how many
+streams run beside it, and a take replays sample for sample. Hand-written because no library
+offers a batch-1 recurrent sampler without per-call dispatch (PyTorch costs ~5 us per op, and
+a sample needs a dozen).
+
+No torch here; numba is imported by whoever imports this module (the engine does it lazily).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Columns of the matrix table: float offset, rows (inputs), cols (outputs), int8 offset (-1: fp32),
+# offset of the per-column int8 scales in wf, offset of the bias in wf.
+OFF, ROWS, COLS, QOFF, SOFF, BOFF = range(6)
+# Entries of `dims`.
+D_TIERS, D_LAYERS, D_LSTM, D_DIM, D_LEVELS, D_TAPS, D_LOOKBACK = range(7)
+
+_F0 = np.float32(0.0)
+_F1 = np.float32(1.0)
+_F2 = np.float32(2.0)
+_F4 = np.float32(4.0)
+
+
+@njit(cache=True, nogil=True)
+def affine(wf, wq, mat, m, x, y, nb):
+    """y[b, :cols] = x[b, :rows] @ W + bias for b < nb (W is matrix m of the table)."""
+    off, rows, cols, qoff, soff, boff = mat[m, 0], mat[m, 1], mat[m, 2], mat[m, 3], mat[m, 4], mat[m, 5]
+    for b in range(nb):
+        yb = y[b]
+        for j in range(cols):
+            yb[j] = _F0
+    main = rows - rows % 4
+    if qoff < 0:
+        w = wf[off : off + rows * cols].reshape((rows, cols))
+        for i in range(0, main, 4):
+            w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+            for b in range(nb):
+                yb, xb = y[b], x[b]
+                x0, x1, x2, x3 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3]
+                for j in range(cols):
+                    yb[j] = yb[j] + w0[j] * x0 + w1[j] * x1 + w2[j] * x2 + w3[j] * x3
+        for i in range(main, rows):
+            wi = w[i]
+            for b in range(nb):
+                yb, xi = y[b], x[b, i]
+                for j in range(cols):
+                    yb[j] = yb[j] + wi[j] * xi
+        for b in range(nb):
+            yb = y[b]
+            for j in range(cols):
+                yb[j] = yb[j] + wf[boff + j]
+    else:
+        q = wq[qoff : qoff + rows * cols].reshape((rows, cols))
+        for i in range(0, main, 4):
+            q0, q1, q2, q3 = q[i], q[i + 1], q[i + 2], q[i + 3]
+            for b in range(nb):
+                yb, xb = y[b], x[b]
+                x0, x1, x2, x3 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3]
+                for j in range(cols):
+                    yb[j] = (yb[j] + np.float32(q0[j]) * x0 + np.float32(q1[j]) * x1
+                             + np.float32(q2[j]) * x2 + np.float32(q3[j]) * x3)
+        for i in range(main, rows):
+            qi = q[i]
+            for b in range(nb):
+                yb, xi = y[b], x[b, i]
+                for j in range(cols):
+                    yb[j] = yb[j] + np.float32(qi[j]) * xi
+        for b in range(nb):
+            yb = y[b]
+            for j in range(cols):
+                yb[j] = yb[j] * wf[soff + j] + wf[boff + j]
+
+
+@njit(cache=True, nogil=True)
+def _sigmoid(v):
+    return _F1 / (_F1 + math.exp(-v))
+
+
+@njit(cache=True, nogil=True)
+def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh):
+    """One frame of frame-level tier k before sample s of `buf` (stream time t): its input
+    projection (+ the tier above's conditioning), its RNN layers (state updated in place) and,
+    if `upsample`, its conditioning for the tier below into conds[k] (B, ratio * dim)."""
+    nb = buf.shape[0]
+    n_tiers, layers, lstm, d, levels, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_LSTM], dims[D_DIM], dims[D_LEVELS], dims[D_LOOKBACK]
+    fk = frames[k]
+    scale = np.float32(4.0 / (levels - 1))
+    for b in range(nb):
+        for i in range(fk):
+            xin[b, i] = np.float32(buf[b, s + lb - fk + i]) * scale - _F2
+    base = k * (2 + 2 * layers)
+    affine(wf, wq, mat, base, xin, x, nb)
+    if k + 1 < n_tiers:
+        c = ((t // fk) % ratios[k + 1]) * d
+        for b in range(nb):
+            for j in range(d):
+                x[b, j] = x[b, j] + conds[k + 1, b, c + j]
+    for layer in range(layers):
+        h = hidden[k, layer, 0]  # (B, dim)
+        affine(wf, wq, mat, base + 2 + 2 * layer, x, gi, nb)
+        affine(wf, wq, mat, base + 3 + 2 * layer, h, gh, nb)
+        if lstm:  # PyTorch's gate order: input, forget, cell, output
+            cell = hidden[k, layer, 1]
+            for b in range(nb):
+                for j in range(d):
+                    ig = _sigmoid(gi[b, j] + gh[b, j])
+                    fg = _sigmoid(gi[b, d + j] + gh[b, d + j])
+                    gg = math.tanh(gi[b, 2 * d + j] + gh[b, 2 * d + j])
+                    og = _sigmoid(gi[b, 3 * d + j] + gh[b, 3 * d + j])
+                    cj = fg * cell[b, j] + ig * gg
+                    cell[b, j] = cj
+                    h[b, j] = og * math.tanh(cj)
+                    x[b, j] = h[b, j]
+        else:  # GRU: r, z, n
+            for b in range(nb):
+                for j in range(d):
+                    r = _sigmoid(gi[b, j] + gh[b, j])
+                    z = _sigmoid(gi[b, d + j] + gh[b, d + j])
+                    nn = math.tanh(gi[b, 2 * d + j] + r * gh[b, 2 * d + j])
+                    hj = nn + z * (h[b, j] - nn)
+                    h[b, j] = hj
+                    x[b, j] = hj
+    if upsample:
+        affine(wf, wq, mat, base + 1, x, conds[k], nb)
+
+
+@njit(cache=True, nogil=True)
+def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims, forced):
+    """Advance every stream n samples; return the new t (samples since the frames aligned).
+
+    buf (B, lookback + n) int64: the last `lookback` samples, then room for n more. Generation
+    (forced False): sample s is drawn from softmax(logits / temps[s, b]) by inverse CDF at
+    unif[s, b] and written to buf[b, lookback + s]. Teacher forcing (forced True, priming):
+    buf already holds the n samples; the frame tiers run over them and the sample level is
+    skipped, as `inspire.samplernn.sample.prime_state` does. hidden (tiers, layers, 1|2, B, dim)
+    and conds (tiers, B, max ratio * dim) are updated in place.
+    """
+    nb = buf.shape[0]
+    n_tiers, layers, d, levels, taps, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_DIM], dims[D_LEVELS], dims[D_TAPS], dims[D_LOOKBACK]
+    gates = 4 if dims[D_LSTM] else 3
+    f0 = frames[0]
+    xin = np.empty((nb, frames[n_tiers - 1]), np.float32)
+    x = np.empty((nb, d), np.float32)
+    gi = np.empty((nb, gates * d), np.float32)
+    gh = np.empty((nb, gates * d), np.float32)
+    a = np.empty((nb, d), np.float32)
+    hid = np.empty((nb, d), np.float32)
+    logits = np.empty((nb, levels), np.float32)
+    cdf = np.empty(levels, np.float32)
+    m_hidden = n_tiers * (2 + 2 * layers)
+    for s in range(n):
+        for k in range(n_tiers - 1, -1, -1):
+            if t % frames[k] == 0:
+                tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, not (forced and k == 0), xin, x, gi, gh)
+        if forced:
+            t += 1
+            continue
+        # Sample level: the tap table over the last f0 samples, + this position's conditioning.
+        c = (t % f0) * d
+        for b in range(nb):
+            ab = a[b]
+            for j in range(d):
+                ab[j] = _F0
+            for i in range(f0):
+                row = taps + (i * levels + buf[b, s + lb - f0 + i]) * d
+                for j in range(d):
+                    ab[j] = ab[j] + wf[row + j]
+            for j in range(d):
+                v = ab[j] + conds[0, b, c + j]
+                ab[j] = v if v > _F0 else _F0
+        affine(wf, wq, mat, m_hidden, a, hid, nb)
+        for b in range(nb):
+            for j in range(d):
+                if hid[b, j] < _F0:
+                    hid[b, j] = _F0
+        affine(wf, wq, mat, m_hidden + 1, hid, logits, nb)
+        for b in range(nb):
+            buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf)
+        t += 1
+    return t
+
+
+@njit(cache=True, nogil=True)
+def draw(logits, temperature, u, cdf):
+    """Inverse-CDF draw from softmax(logits / temperature) at uniform u in [0, 1): the first
+    class whose cumulative weight exceeds u times the total (`sample_logits`' rule)."""
+    levels = logits.shape[0]
+    top = np.float32(-np.inf)
+    for q in range(levels):
+        v = logits[q] / temperature
+        cdf[q] = v
+        if v > top:
+            top = v
+    total = _F0
+    for q in range(levels):
+        total = total + np.float32(math.exp(cdf[q] - top))
+        cdf[q] = total
+    target = u * total
+    for q in range(levels):
+        if cdf[q] > target:
+            return q
+    return levels - 1
