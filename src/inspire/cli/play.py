@@ -114,7 +114,7 @@ def run(args) -> int:
             status.note(f"play: {exc}")
 
     # Devices first: a wrong port or a missing extra fails before the model loads.
-    headless = str(args.audio_device).lower() == "none"
+    headless = args.audio_device is not None and args.audio_device.lower() == "none"
     audio = None if headless else _Audio(args.audio_device)
     closers = []
     try:

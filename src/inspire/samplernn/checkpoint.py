@@ -59,7 +59,8 @@ def load(path: str | Path, *, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        # (a file that is not a checkpoint at all can fail in the unpickler with Index/KeyError)
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({str(exc).splitlines()[0][:120]})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an inspire checkpoint")

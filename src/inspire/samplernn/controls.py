@@ -245,7 +245,7 @@ class Timeline:
         if len(points) > max_points:
             keep = np.linspace(0, len(points) - 1, max_points).round().astype(int)
             points = [points[i] for i in keep]
-        return {"spec": self.lane, "times_s": [round(s / sr, 6) for s, _ in points],
+        return {"spec": self.lane, "times_s": [round(s / sr, 9) for s, _ in points],  # steps are one sample apart
                 "values": [round(v, 6) for _, v in points]}
 
 

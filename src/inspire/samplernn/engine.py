@@ -33,6 +33,7 @@ from inspire.samplernn.model import SampleRNN
 from inspire.samplernn.sample import NOISE_BLOCK, FastStepper, sample_logits
 
 BACKENDS = ("numba", "torch")
+_NO_LOGITS = np.zeros((0, 0, 0), np.float32)
 PRECISIONS = ("fp32", "int8")
 
 
@@ -261,7 +262,7 @@ class Engine:
         if x.shape[1] < lb:
             x = np.concatenate([np.full((self.streams, lb - x.shape[1]), self.levels // 2, np.int64), x], axis=1)
         usable = (x.shape[1] - lb) // lb * lb
-        x = np.ascontiguousarray(x[:, x.shape[1] - usable - lb :])
+        x = np.array(x[:, x.shape[1] - usable - lb :], dtype=np.int64, order="C")  # a writable copy
         self.reset()
         if usable:
             if self.backend == "numba":
@@ -270,7 +271,7 @@ class Engine:
                 lay = self.layout
                 dummy = np.zeros((1, self.streams), np.float32)
                 kr.run(usable, 0, x, self.hidden, self.conds, dummy, dummy, lay.wf, lay.wq, lay.mat, lay.frames,
-                       lay.ratios, lay.dims, True)
+                       lay.ratios, lay.dims, True, _NO_LOGITS)
             else:
                 from inspire.samplernn.sample import prime_state
 
@@ -280,8 +281,9 @@ class Engine:
 
     # generation -------------------------------------------------------------------------------
 
-    def generate(self, temps: np.ndarray, unif: np.ndarray) -> np.ndarray:
-        """The next n samples of every stream: temps and unif (n, B) float32 -> (B, n) int64."""
+    def generate(self, temps: np.ndarray, unif: np.ndarray, *, logits: bool = False):
+        """The next n samples of every stream: temps and unif (n, B) float32 -> (B, n) int64.
+        With `logits`, also every sample's logits (B, n, levels), before temperature."""
         temps = np.ascontiguousarray(temps, np.float32)
         unif = np.ascontiguousarray(unif, np.float32)
         n, b = temps.shape
@@ -290,25 +292,28 @@ class Engine:
         lb = self.lookback
         buf = np.empty((b, lb + n), np.int64)
         buf[:, :lb] = self.history
+        keep = np.empty((n, b, self.levels), np.float32) if logits else _NO_LOGITS
         if self.backend == "numba":
             from inspire.samplernn import kernels as kr
 
             lay = self.layout
             self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, temps, unif, lay.wf, lay.wq, lay.mat,
-                                lay.frames, lay.ratios, lay.dims, False))
+                                lay.frames, lay.ratios, lay.dims, False, keep))
         else:
-            self._generate_torch(buf, temps, unif)
+            self._generate_torch(buf, temps, unif, keep)
         self.history = buf[:, -lb:].copy()
-        return buf[:, lb:]
+        return (buf[:, lb:], keep.transpose(1, 0, 2)) if logits else buf[:, lb:]
 
     @torch.inference_mode()
-    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray) -> None:
+    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, keep: np.ndarray) -> None:
         lb = self.lookback
         tbuf = torch.from_numpy(buf)  # shares memory: samples land in buf
         tt, tu = torch.from_numpy(temps), torch.from_numpy(unif)
         state = self.state
         for s in range(temps.shape[0]):
             logits, state = self.stepper.step(tbuf[:, s : s + lb], state)
+            if keep.shape[0]:
+                keep[s] = logits.float().numpy()
             tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s])
         self.state, self.t = state, state.t
 

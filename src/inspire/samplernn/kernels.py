@@ -139,7 +139,7 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
 
 
 @njit(cache=True, nogil=True)
-def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims, forced):
+def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims, forced, keep):
     """Advance every stream n samples; return the new t (samples since the frames aligned).
 
     buf (B, lookback + n) int64: the last `lookback` samples, then room for n more. Generation
@@ -147,7 +147,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     unif[s, b] and written to buf[b, lookback + s]. Teacher forcing (forced True, priming):
     buf already holds the n samples; the frame tiers run over them and the sample level is
     skipped, as `inspire.samplernn.sample.prime_state` does. hidden (tiers, layers, 1|2, B, dim)
-    and conds (tiers, B, max ratio * dim) are updated in place.
+    and conds (tiers, B, max ratio * dim) are updated in place. keep: (n, B, levels) to receive
+    every sample's logits (tests), or an empty array.
     """
     nb = buf.shape[0]
     n_tiers, layers, d, levels, taps, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_DIM], dims[D_LEVELS], dims[D_TAPS], dims[D_LOOKBACK]
@@ -188,6 +189,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
                 if hid[b, j] < _F0:
                     hid[b, j] = _F0
         affine(wf, wq, mat, m_hidden + 1, hid, logits, nb)
+        if keep.shape[0]:
+            keep[s] = logits
         for b in range(nb):
             buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf)
         t += 1
