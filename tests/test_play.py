@@ -402,7 +402,7 @@ def test_generate_uses_the_engine_for_small_batches(run, tmp_path):
 
     small = generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], out=tmp_path / "small")
     big = generate.run_job(run, n=12, seconds=0.02, temperatures=["1.0"], out=tmp_path / "big")
-    side = lambda out: [json.loads(p.read_text()) for p in out.glob("0*.json")]  # noqa: E731
+    side = lambda out: [json.loads(p.read_text()) for p in out.glob("0*.json")]
     assert {s["engine"] for s in side(small)} == {"numba-fp32"}
     assert {s["engine"] for s in side(big)} == {"torch-fp32"}
     # The same clips either way (same function, same random numbers), and --again keeps the engine.

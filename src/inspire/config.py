@@ -141,6 +141,14 @@ PRESETS: dict[str, Preset] = {
             TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
         ),
         Preset(
+            "live",
+            "3-tier (16/4), dim 256: made for `inspire play`, one stream several times real time on a laptop core",
+            ModelConfig(frame_sizes=(16, 4), dim=256),
+            # A third of small's arithmetic per sample and a working set that stays in cache in fp32;
+            # trained like small (quality after 10 minutes on the dev corpus: bench/bench_engine.py's notes).
+            TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
+        ),
+        Preset(
             "standard",
             "the paper's 3-tier model (16/4), dim 1024, GRU: for a GPU",
             ModelConfig(frame_sizes=(16, 4), dim=1024),

@@ -216,7 +216,7 @@ class Timeline:
         return {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
 
     @classmethod
-    def from_json(cls, d: dict, *, sample_rate: int) -> "Timeline":
+    def from_json(cls, d: dict, *, sample_rate: int) -> Timeline:
         tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"))
         for ev in d.get("events", []):
             tl.add(**ev)

@@ -419,7 +419,7 @@ class Session:
 
     # the small API ------------------------------------------------------------------------------
 
-    def start(self) -> "Session":
+    def start(self) -> Session:
         self._thread.start()
         return self
 

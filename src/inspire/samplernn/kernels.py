@@ -182,12 +182,11 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
                     ab[j] = ab[j] + wf[row + j]
             for j in range(d):
                 v = ab[j] + conds[0, b, c + j]
-                ab[j] = v if v > _F0 else _F0
+                ab[j] = max(_F0, v)
         affine(wf, wq, mat, m_hidden, a, hid, nb)
         for b in range(nb):
             for j in range(d):
-                if hid[b, j] < _F0:
-                    hid[b, j] = _F0
+                hid[b, j] = max(hid[b, j], _F0)
         affine(wf, wq, mat, m_hidden + 1, hid, logits, nb)
         if keep.shape[0]:
             keep[s] = logits
@@ -206,8 +205,7 @@ def draw(logits, temperature, u, cdf):
     for q in range(levels):
         v = logits[q] / temperature
         cdf[q] = v
-        if v > top:
-            top = v
+        top = max(top, v)
     total = _F0
     for q in range(levels):
         total = total + np.float32(math.exp(cdf[q] - top))

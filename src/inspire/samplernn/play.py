@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from inspire.errors import UserInputError
-from inspire.samplernn import controls, engine as eng, generate
+from inspire.samplernn import controls, generate
+from inspire.samplernn import engine as eng
 
 DEFAULT_PAD_SECONDS = 2.0  # how much of a pad's source primes the stream
 MIN_SPEED = 1.2  # x real time an engine must reach to play without stuttering (headroom for audio and UI)
