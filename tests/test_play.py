@@ -136,6 +136,12 @@ def test_timeline_lane_then_knob_latches():
     assert np.array_equal(back.temperatures(0, 1001), got) and back.events == tl.events
     curve = tl.curve(1001)  # as played: interpolation between its points gives every sample
     assert np.allclose(np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"]), got, atol=1e-5)
+    tl.add(900, temperature=1.5)
+    tl.add(900, reset=True)
+    tl.add(900, temperature=1.6)  # a knob, a reset, a knob in one block: both knob events stay, the last holds
+    assert [e["at"] for e in tl.events] == [400, 600, 700, 900, 900, 900] and tl.temperature_at(950) == pytest.approx(1.6)
+    curve = tl.curve(1001)
+    assert np.allclose(np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"]), tl.temperatures(0, 1001), atol=1e-5)
     with pytest.raises(UserInputError, match="--seconds"):
         Timeline("0.9:1.2", sample_rate=SR)  # a ramp needs the take's length
     assert Timeline("0s:0.9,1s:1.1", sample_rate=SR).temperatures(SR, 1)[0] == pytest.approx(1.1)
@@ -212,6 +218,33 @@ def test_session_controls_land_where_recorded_and_render_again(run):
     other = np.concatenate(list(eng.render(engine, seed=generate.stream_seed(7, 0), timeline=plain, pads=pads, n_samples=24000)))
     first = tl.events[0]["at"]
     assert np.array_equal(other[:first], live[:first]) and not np.array_equal(other[first:], live[first:])
+
+
+def test_session_resamples_to_the_device_rate(run):
+    inst = _instrument(run)
+    made = []
+    s = inst.session(seed=1, timeline=Timeline("1.0", sample_rate=SR), out_rate=44100, n_samples=6400,
+                     on_block=lambda pos, c, a: made.append(a))
+    s.start()
+    s.wait_ready()
+    out = []
+    while not s.done:
+        if len(s.fifo) >= 441 or s.finished.is_set():
+            out.append(s.read(441))  # only what is there: no gaps
+        else:
+            time.sleep(0.001)
+    s.stop()
+    heard = np.concatenate(out)
+    model_rate = np.concatenate(made)
+    assert model_rate.size == 6400  # the take keeps the model's rate
+    expected = 6400 * 44100 // SR
+    assert np.count_nonzero(heard) > 0.9 * expected
+    # soxr's streaming resampler: the same signal at the device's rate (compare after resampling back)
+    import soxr
+
+    back = soxr.resample(heard[: np.flatnonzero(heard)[-1] + 1], 44100, SR)
+    n = min(back.size, model_rate.size) - 200
+    assert n > 5000 and np.corrcoef(back[100:n], model_rate[100:n])[0, 1] > 0.9
 
 
 def test_pads_reprime_the_stream(run):

@@ -185,7 +185,8 @@ class Timeline:
         ev = {"at": int(at), **event}
         if "temperature" in ev:
             v = float(ev["temperature"])
-            if self._set_at and self._set_at[-1] == at:  # several turns of the knob in one block: the last wins
+            last = self.events[-1] if self.events else {}
+            if last.get("at") == at and "temperature" in last:  # several turns of the knob in one block: the last wins
                 self._set_value[-1] = v
                 self.events[-1]["temperature"] = v
                 return self.events[-1]
@@ -238,6 +239,8 @@ class Timeline:
         for i, (at, v) in enumerate(zip(self._set_at, self._set_value)):
             if at > last:
                 break
+            if i + 1 < len(self._set_at) and self._set_at[i + 1] == at:
+                continue  # overruled in the same block
             end = min(self._set_at[i + 1] - 1 if i + 1 < len(self._set_at) else last, last)
             points.append((at, v))
             if end > at:

@@ -3,14 +3,14 @@ play, with controls that change the sound while it plays.
 
 Two layers:
 
-`Engine` computes exactly what `FastStepper.step` + `sample_logits` compute (the same function,
-the same random numbers), a block at a time. Backends:
+`Engine` computes what `FastStepper.step` + `sample_logits` compute (the same function, the same
+random numbers, so in fp32 the same samples: tested), a block at a time. Backends:
   "numba"  compiled kernels (`inspire.samplernn.kernels`) over weights laid out once (`Layout`):
            no per-sample Python. Precision "fp32", or "int8" (weight-only: the big matrices as
            int8 with a scale per output, activations in fp32; next-sample distributions within
            the int8 tolerance of fp32, tested).
   "torch"  the portable path: `FastStepper` in a Python loop (fbgemm dynamic int8 for "int8").
-           Used when numba is not importable (said once on stderr); tested equal to "numba".
+           Used when numba is not importable (said on stderr); tested equal to "numba".
 The engine's arithmetic is deterministic: the same backend and precision replay a stream sample
 for sample, on any number of streams beside it.
 
@@ -18,7 +18,8 @@ for sample, on any number of streams beside it.
 `stop()`. A producer thread runs the engine a little ahead into a ring buffer (a slow block never
 reaches the sound card); controls land at the next block the producer makes and are recorded at
 that sample position, so a performance is data (seed + control events) and renders again exactly
-(`render_take`). The CLI (`inspire play`) and the studio are its front ends.
+(`render`). The instrument and its takes are `inspire.samplernn.play`; `inspire play` and the
+studio are front ends.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
     resolved = {i + 1: resolve_pad(ctx, name, at, pad_seconds, spec=spec) for i, ((name, at), spec) in
                 enumerate(zip(parsed, pads))}
     be = eng.pick_backend(backend)
+    log("play: measuring this machine's speed (the first run also compiles the engine: a few seconds)")
     tries = ["fp32", "int8"] if precision == "auto" else [precision]
     speeds = {}
     for p in tries:
