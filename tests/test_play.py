@@ -356,6 +356,18 @@ def test_too_slow_says_so_before_playing(run, capsys, monkeypatch):
     assert "int8" in line and "live" in line
 
 
+def test_auto_precision_falls_back_to_int8(run, monkeypatch):
+    from inspire.samplernn import play
+
+    monkeypatch.setattr(play, "measure_speed", lambda engine, **kw: 0.8 if engine.precision == "fp32" else 2.5)
+    said = []
+    inst = play.load(run, log=said.append)
+    assert inst.engine.name.endswith("int8") and "0.80x" in said[-1] and "int8" in said[-1]
+    assert play.load(run, precision="int8", log=said.append).engine.precision == "int8"
+    with pytest.raises(UserInputError, match="0.80x"):
+        play.load(run, precision="fp32", log=said.append)
+
+
 def test_devices_missing_or_unknown(run, capsys, monkeypatch):
     class PortAudioError(Exception):
         pass

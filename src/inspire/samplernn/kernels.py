@@ -32,7 +32,15 @@ D_TIERS, D_LAYERS, D_LSTM, D_DIM, D_LEVELS, D_TAPS, D_LOOKBACK = range(7)
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
 _F2 = np.float32(2.0)
-_F4 = np.float32(4.0)
+_HALF = np.float32(0.5)
+# exp(x) as Cephes' expf: 2^n times a degree-5 polynomial on [-ln2/2, ln2/2] (relative error
+# < 1e-7). Written out because libm's expf is one scalar call per class, the largest cost of a
+# draw; this one vectorises, and is the same IEEE arithmetic on every machine.
+_LOG2E = np.float32(1.44269504088896341)
+_LN2_HI, _LN2_LO = np.float32(0.693359375), np.float32(-2.12194440e-4)
+_EXP_P = (np.float32(1.9875691500e-4), np.float32(1.3981999507e-3), np.float32(8.3334519073e-3),
+          np.float32(4.1665795894e-2), np.float32(1.6666665459e-1), np.float32(5.0000001201e-1))
+_EXP_LO = np.float32(-87.0)  # exp below this is under 1.7e-38: nothing next to a total >= 1
 
 
 @njit(cache=True, nogil=True)
@@ -162,6 +170,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     hid = np.empty((nb, d), np.float32)
     logits = np.empty((nb, levels), np.float32)
     cdf = np.empty(levels, np.float32)
+    weights = np.empty(levels, np.float32)
+    bits = np.empty(levels, np.int32)
     m_hidden = n_tiers * (2 + 2 * layers)
     for s in range(n):
         for k in range(n_tiers - 1, -1, -1):
@@ -191,24 +201,51 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
         if keep.shape[0]:
             keep[s] = logits
         for b in range(nb):
-            buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf)
+            buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf, weights, bits)
         t += 1
     return t
 
 
 @njit(cache=True, nogil=True)
-def draw(logits, temperature, u, cdf):
-    """Inverse-CDF draw from softmax(logits / temperature) at uniform u in [0, 1): the first
-    class whose cumulative weight exceeds u times the total (`sample_logits`' rule)."""
-    levels = logits.shape[0]
-    top = np.float32(-np.inf)
-    for q in range(levels):
+def exp_nonpositive(x, out, bits):
+    """out[i] = exp(x[i]) for x[i] <= 0 (see _EXP_P); bits: int32 scratch of x's size."""
+    p0, p1, p2, p3, p4, p5 = _EXP_P
+    for i in range(x.shape[0]):
+        v = max(x[i], _EXP_LO)
+        n = np.float32(math.floor(v * _LOG2E + _HALF))
+        r = v - n * _LN2_HI - n * _LN2_LO
+        p = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5
+        out[i] = p * (r * r) + r + _F1
+        bits[i] = (np.int32(n) + np.int32(127)) << np.int32(23)  # 2^n as float32 bits
+    scale = bits.view(np.float32)
+    for i in range(x.shape[0]):
+        out[i] = out[i] * scale[i]
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan"})
+def _scaled_max(logits, temperature, z):
+    """z = logits / temperature; returns max(z) (a max is exact in any order: vectorised)."""
+    top = logits[0] / temperature
+    for q in range(logits.shape[0]):
         v = logits[q] / temperature
-        cdf[q] = v
+        z[q] = v
         top = max(top, v)
+    return top
+
+
+@njit(cache=True, nogil=True)
+def draw(logits, temperature, u, cdf, weights, bits):
+    """Inverse-CDF draw from softmax(logits / temperature) at uniform u in [0, 1): the first
+    class whose cumulative weight exceeds u times the total (`sample_logits`' rule).
+    cdf, weights (float32) and bits (int32): scratch of the logits' size."""
+    levels = logits.shape[0]
+    top = _scaled_max(logits, temperature, cdf)
+    for q in range(levels):
+        cdf[q] = cdf[q] - top
+    exp_nonpositive(cdf, weights, bits)
     total = _F0
     for q in range(levels):
-        total = total + np.float32(math.exp(cdf[q] - top))
+        total = total + weights[q]
         cdf[q] = total
     target = u * total
     for q in range(levels):
