@@ -6,9 +6,9 @@ Two layers:
 `Engine` computes what `FastStepper.step` + `sample_logits` compute (the same function, the same
 random numbers, so in fp32 the same samples: tested), a block at a time. Backends:
   "numba"  compiled kernels (`inspire.samplernn.kernels`) over weights laid out once (`Layout`):
-           no per-sample Python. Precision "fp32", or "int8" (weight-only: the big matrices as
-           int8 with a scale per output, activations in fp32; next-sample distributions within
-           the int8 tolerance of fp32, tested).
+           no per-sample Python. Precision "fp32", or "int8" (the big matrices as int8 with a
+           scale per output, their inputs as int16 with a scale per vector, integer dot
+           products; next-sample distributions within the int8 tolerance of fp32, tested).
   "torch"  the portable path: `FastStepper` in a Python loop (fbgemm dynamic int8 for "int8").
            Used when numba is not importable (said on stderr); tested equal to "numba".
 The engine's arithmetic is deterministic: the same backend and precision replay a stream sample
@@ -97,9 +97,9 @@ class Uniforms:
 class Layout:
     """A model's weights in the kernels' flat layout (see `inspire.samplernn.kernels`).
 
-    Matrices are stored (in, out): row i holds input i's weights to every output. For int8 the
-    big matrices (RNN, upsampling, the sample-level MLP) hold round(W / scale) with one scale
-    per output (max |w| / 127); inputs and biases stay fp32.
+    fp32 matrices are stored (in, out): row i holds input i's weights to every output. For int8
+    the big matrices (RNN, upsampling, the sample-level MLP) hold round(W / scale) as (out, in)
+    with one scale per output (max |w| / 127); input layers, biases and the tap table stay fp32.
     """
 
     @torch.no_grad()
@@ -134,7 +134,7 @@ class Layout:
             if quantize and precision == "int8":
                 scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / 127.0  # (out,)
                 q = np.clip(np.rint(w / scale[:, None]), -127, 127)
-                rows.append((-1, n_in, n_out, put_q(q.T), put_f(scale), put_f(b)))
+                rows.append((-1, n_in, n_out, put_q(q), put_f(scale), put_f(b)))  # (out, in): dot products
             else:
                 rows.append((put_f(w.T), n_in, n_out, -1, -1, put_f(b)))
 

@@ -6,12 +6,12 @@ biases, per-column int8 scales, the tap table) and `wq` (int8 matrices). A table
 where each matrix lives: one row per matrix, columns OFF..BOFF below. The layout of LPCNet's
 `nnet.c` (`sgemv_accum`, `compute_gru`): one loop per layer, no framework between samples.
 
-Every product is written as an AXPY over the output (y[j] += W[i, j] * x[i], i in order), so
-the compiler vectorises across outputs without reordering any sum: the arithmetic is the same
-on every machine and SIMD width (no fast-math), a stream's result does not depend on how many
-streams run beside it, and a take replays sample for sample. Hand-written because no library
-offers a batch-1 recurrent sampler without per-call dispatch (PyTorch costs ~5 us per op, and
-a sample needs a dozen).
+Every fp32 product is written as an AXPY over the output (y[j] += W[i, j] * x[i], i in order),
+so the compiler vectorises across outputs without reordering any sum; int8 layers are integer
+dot products, exact in any order. So the arithmetic is the same on every machine and SIMD width
+(no fast-math), a stream's result does not depend on how many streams run beside it, and a
+take replays sample for sample. Hand-written because no library offers a batch-1 recurrent
+sampler without per-call dispatch (PyTorch costs ~5 us per op, and a sample needs a dozen).
 
 No torch here; numba is imported by whoever imports this module (the engine does it lazily).
 """
@@ -46,51 +46,70 @@ _EXP_LO = np.float32(-87.0)  # exp below this is under 1.7e-38: nothing next to 
 @njit(cache=True, nogil=True)
 def affine(wf, wq, mat, m, x, y, nb):
     """y[b, :cols] = x[b, :rows] @ W + bias for b < nb (W is matrix m of the table)."""
-    off, rows, cols, qoff, soff, boff = mat[m, 0], mat[m, 1], mat[m, 2], mat[m, 3], mat[m, 4], mat[m, 5]
+    if mat[m, QOFF] >= 0:
+        affine_int8(wf, wq, mat, m, x, y, nb)
+        return
+    off, rows, cols, boff = mat[m, OFF], mat[m, ROWS], mat[m, COLS], mat[m, BOFF]
+    w = wf[off : off + rows * cols].reshape((rows, cols))  # (in, out)
+    main = rows - rows % 4
     for b in range(nb):
         yb = y[b]
         for j in range(cols):
             yb[j] = _F0
-    main = rows - rows % 4
-    if qoff < 0:
-        w = wf[off : off + rows * cols].reshape((rows, cols))
-        for i in range(0, main, 4):
-            w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
-            for b in range(nb):
-                yb, xb = y[b], x[b]
-                x0, x1, x2, x3 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3]
-                for j in range(cols):
-                    yb[j] = yb[j] + w0[j] * x0 + w1[j] * x1 + w2[j] * x2 + w3[j] * x3
-        for i in range(main, rows):
-            wi = w[i]
-            for b in range(nb):
-                yb, xi = y[b], x[b, i]
-                for j in range(cols):
-                    yb[j] = yb[j] + wi[j] * xi
+    for i in range(0, main, 4):
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
         for b in range(nb):
-            yb = y[b]
+            yb, xb = y[b], x[b]
+            x0, x1, x2, x3 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3]
             for j in range(cols):
-                yb[j] = yb[j] + wf[boff + j]
-    else:
-        q = wq[qoff : qoff + rows * cols].reshape((rows, cols))
-        for i in range(0, main, 4):
-            q0, q1, q2, q3 = q[i], q[i + 1], q[i + 2], q[i + 3]
-            for b in range(nb):
-                yb, xb = y[b], x[b]
-                x0, x1, x2, x3 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3]
-                for j in range(cols):
-                    yb[j] = (yb[j] + np.float32(q0[j]) * x0 + np.float32(q1[j]) * x1
-                             + np.float32(q2[j]) * x2 + np.float32(q3[j]) * x3)
-        for i in range(main, rows):
-            qi = q[i]
-            for b in range(nb):
-                yb, xi = y[b], x[b, i]
-                for j in range(cols):
-                    yb[j] = yb[j] + np.float32(qi[j]) * xi
+                yb[j] = yb[j] + w0[j] * x0 + w1[j] * x1 + w2[j] * x2 + w3[j] * x3
+    for i in range(main, rows):
+        wi = w[i]
         for b in range(nb):
-            yb = y[b]
+            yb, xi = y[b], x[b, i]
             for j in range(cols):
-                yb[j] = yb[j] * wf[soff + j] + wf[boff + j]
+                yb[j] = yb[j] + wi[j] * xi
+    for b in range(nb):
+        yb = y[b]
+        for j in range(cols):
+            yb[j] = yb[j] + wf[boff + j]
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan"})
+def _abs_max(x, n):
+    top = _F0
+    for i in range(n):
+        top = max(top, abs(x[i]))
+    return top
+
+
+@njit(cache=True, nogil=True)
+def affine_int8(wf, wq, mat, m, x, y, nb):
+    """The int8 layer: weights int8 (out, in) with a scale per output; each input vector is
+    quantized to int16 with its own scale (so a sum of 2 x rows products fits in int32), then
+    integer dot products (exact in any order: the compiler vectorises them to pmaddwd/vpdpwssd
+    and the result is the same on every machine), then y = acc * (sx * sw[j]) + bias[j]."""
+    rows, cols, qoff, soff, boff = mat[m, ROWS], mat[m, COLS], mat[m, QOFF], mat[m, SOFF], mat[m, BOFF]
+    q = wq[qoff : qoff + rows * cols].reshape((cols, rows))  # (out, in)
+    limit = min(32767, (2**31 - 1) // (127 * rows))  # no sum of rows products can overflow int32
+    xq = np.empty(rows, np.int16)
+    for b in range(nb):
+        xb, yb = x[b], y[b]
+        top = _abs_max(xb, rows)
+        if top == _F0:
+            for j in range(cols):
+                yb[j] = wf[boff + j]
+            continue
+        inv = np.float32(limit) / top
+        for i in range(rows):
+            xq[i] = np.int16(np.floor(xb[i] * inv + _HALF))
+        sx = top / np.float32(limit)
+        for j in range(cols):
+            qj = q[j]
+            acc = np.int32(0)
+            for i in range(rows):
+                acc = np.int32(acc + np.int32(qj[i]) * np.int32(xq[i]))
+            yb[j] = np.float32(acc) * (sx * wf[soff + j]) + wf[boff + j]
 
 
 @njit(cache=True, nogil=True)
@@ -212,7 +231,7 @@ def exp_nonpositive(x, out, bits):
     p0, p1, p2, p3, p4, p5 = _EXP_P
     for i in range(x.shape[0]):
         v = max(x[i], _EXP_LO)
-        n = np.float32(math.floor(v * _LOG2E + _HALF))
+        n = np.floor(v * _LOG2E + _HALF)
         r = v - n * _LN2_HI - n * _LN2_LO
         p = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5
         out[i] = p * (r * r) + r + _F1
