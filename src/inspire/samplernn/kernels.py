@@ -27,7 +27,9 @@ from numba import njit
 # offset of the per-column int8 scales in wf, offset of the bias in wf.
 OFF, ROWS, COLS, QOFF, SOFF, BOFF = range(6)
 # Entries of `dims`.
-D_TIERS, D_LAYERS, D_LSTM, D_DIM, D_LEVELS, D_TAPS, D_LOOKBACK = range(7)
+D_TIERS, D_LAYERS, D_LSTM, D_DIM, D_LEVELS, D_TAPS, D_LOOKBACK, D_TAPS_Q, D_TAPS_SCALE = range(9)
+# (D_TAPS: the fp32 tap table's offset in wf, or -1 when it is int8: at D_TAPS_Q in wq, one scale
+# per row at D_TAPS_SCALE in wf.)
 
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
@@ -180,6 +182,7 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     nb = buf.shape[0]
     n_tiers, layers, d, levels, taps, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_DIM], dims[D_LEVELS], dims[D_TAPS], dims[D_LOOKBACK]
     gates = 4 if dims[D_LSTM] else 3
+    taps_q, taps_scale = dims[D_TAPS_Q], dims[D_TAPS_SCALE]
     f0 = frames[0]
     xin = np.empty((nb, frames[n_tiers - 1]), np.float32)
     x = np.empty((nb, d), np.float32)
@@ -206,9 +209,15 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
             for j in range(d):
                 ab[j] = _F0
             for i in range(f0):
-                row = taps + (i * levels + buf[b, s + lb - f0 + i]) * d
-                for j in range(d):
-                    ab[j] = ab[j] + wf[row + j]
+                row = i * levels + buf[b, s + lb - f0 + i]
+                if taps >= 0:
+                    at = taps + row * d
+                    for j in range(d):
+                        ab[j] = ab[j] + wf[at + j]
+                else:
+                    at, scale = taps_q + row * d, wf[taps_scale + row]
+                    for j in range(d):
+                        ab[j] = ab[j] + np.float32(wq[at + j]) * scale
             for j in range(d):
                 v = ab[j] + conds[0, b, c + j]
                 ab[j] = max(_F0, v)
