@@ -273,6 +273,22 @@ def test_pads_reprime_the_stream(run):
     assert not np.array_equal(got[3200:4800], got[:1600])
 
 
+def test_pad_from_a_file(run, tmp_path):
+    from inspire.samplernn import play
+
+    loop = tmp_path / "loop.wav"
+    t = np.arange(int(1.5 * 22050)) / 22050
+    sf.write(str(loop), np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2, 1), 22050)  # another rate, stereo
+    inst = _instrument(run, pads=[str(loop), f"{loop}@0.5"], pad_seconds=0.25)
+    end, at = inst.pads[1], inst.pads[2]
+    assert end["source"] == str(loop.resolve()) and len(end["sha256"]) == 64
+    assert end["start_s"] == pytest.approx(1.25) and end["seconds"] == pytest.approx(0.25)  # the file's last 0.25 s
+    assert at["start_s"] == pytest.approx(0.25) and at["seconds"] == pytest.approx(0.25)
+    assert set(inst.snapshots) == {1, 2}
+    with pytest.raises(UserInputError, match="outside"):
+        _instrument(run, pads=[f"{loop}@9"])
+
+
 # ---------------------------------------------------------------------------------------------
 # The command
 

@@ -243,6 +243,14 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, side: dict, *, secon
         if not (seconds > 0 and np.isfinite(seconds)):
             raise UserInputError(f"--seconds must be > 0, got {seconds}")
         n_samples = max(1, round(seconds * sr))
+    for n, prime in pads.items():
+        if prime.get("source") != "corpus":
+            from inspire.audio.io import sha256_of
+
+            path = Path(prime.get("source", ""))
+            if not path.is_file() or sha256_of(path) != prime.get("sha256"):
+                raise UserInputError(f"{side_path}: pad {n}'s file {path} is gone or has changed; the take cannot be "
+                                     "rendered again")
     ctx = generate._load(run_dir, generate._find_checkpoint(run_dir, side["checkpoint"]), "cpu")
     if backend == "numba" and not eng.numba_available():
         print("generate: warning: this take was played by the compiled engine but numba is not installed; the torch "
