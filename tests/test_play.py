@@ -274,8 +274,6 @@ def test_pads_reprime_the_stream(run):
 
 
 def test_pad_from_a_file(run, tmp_path):
-    from inspire.samplernn import play
-
     loop = tmp_path / "loop.wav"
     t = np.arange(int(1.5 * 22050)) / 22050
     sf.write(str(loop), np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2, 1), 22050)  # another rate, stereo

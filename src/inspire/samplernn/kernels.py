@@ -18,8 +18,6 @@ No torch here; numba is imported by whoever imports this module (the engine does
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -43,6 +41,7 @@ _LN2_HI, _LN2_LO = np.float32(0.693359375), np.float32(-2.12194440e-4)
 _EXP_P = (np.float32(1.9875691500e-4), np.float32(1.3981999507e-3), np.float32(8.3334519073e-3),
           np.float32(4.1665795894e-2), np.float32(1.6666665459e-1), np.float32(5.0000001201e-1))
 _EXP_LO = np.float32(-87.0)  # exp below this is under 1.7e-38: nothing next to a total >= 1
+_EXP_HI = np.float32(88.0)  # exp above this overflows float32
 
 
 @njit(cache=True, nogil=True)
@@ -115,11 +114,6 @@ def affine_int8(wf, wq, mat, m, x, y, nb):
 
 
 @njit(cache=True, nogil=True)
-def _sigmoid(v):
-    return _F1 / (_F1 + math.exp(-v))
-
-
-@njit(cache=True, nogil=True)
 def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh):
     """One frame of frame-level tier k before sample s of `buf` (stream time t): its input
     projection (+ the tier above's conditioning), its RNN layers (state updated in place) and,
@@ -132,6 +126,9 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
         for i in range(fk):
             xin[b, i] = np.float32(buf[b, s + lb - fk + i]) * scale - _F2
     base = k * (2 + 2 * layers)
+    gates = 4 if lstm else 3
+    pre, ex, ex2 = np.empty(gates * d, np.float32), np.empty(gates * d, np.float32), np.empty(d, np.float32)
+    bits = np.empty(gates * d, np.int32)
     affine(wf, wq, mat, base, xin, x, nb)
     if k + 1 < n_tiers:
         c = ((t // fk) % ratios[k + 1]) * d
@@ -142,25 +139,39 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
         h = hidden[k, layer, 0]  # (B, dim)
         affine(wf, wq, mat, base + 2 + 2 * layer, x, gi, nb)
         affine(wf, wq, mat, base + 3 + 2 * layer, h, gh, nb)
+        # Gates a pass at a time so the exponentials vectorise: sigmoid(v) = 1 / (1 + exp(-v)),
+        # tanh(v) = 1 - 2 / (exp(2v) + 1).
         if lstm:  # PyTorch's gate order: input, forget, cell, output
             cell = hidden[k, layer, 1]
             for b in range(nb):
+                for j in range(4 * d):
+                    v = gi[b, j] + gh[b, j]
+                    pre[j] = _F2 * v if 2 * d <= j < 3 * d else -v
+                exp_clamped(pre, ex, bits, 0, 4 * d)
+                for j in range(4 * d):
+                    pre[j] = _F1 - _F2 / (ex[j] + _F1) if 2 * d <= j < 3 * d else _F1 / (_F1 + ex[j])
                 for j in range(d):
-                    ig = _sigmoid(gi[b, j] + gh[b, j])
-                    fg = _sigmoid(gi[b, d + j] + gh[b, d + j])
-                    gg = math.tanh(gi[b, 2 * d + j] + gh[b, 2 * d + j])
-                    og = _sigmoid(gi[b, 3 * d + j] + gh[b, 3 * d + j])
-                    cj = fg * cell[b, j] + ig * gg
+                    cj = pre[d + j] * cell[b, j] + pre[j] * pre[2 * d + j]
                     cell[b, j] = cj
-                    h[b, j] = og * math.tanh(cj)
-                    x[b, j] = h[b, j]
+                    ex[j] = _F2 * cj
+                exp_clamped(ex, ex2, bits, 0, d)
+                for j in range(d):
+                    hj = pre[3 * d + j] * (_F1 - _F2 / (ex2[j] + _F1))
+                    h[b, j] = hj
+                    x[b, j] = hj
         else:  # GRU: r, z, n
             for b in range(nb):
+                for j in range(2 * d):
+                    pre[j] = -(gi[b, j] + gh[b, j])
+                exp_clamped(pre, ex, bits, 0, 2 * d)
+                for j in range(2 * d):
+                    pre[j] = _F1 / (_F1 + ex[j])  # r, then z
                 for j in range(d):
-                    r = _sigmoid(gi[b, j] + gh[b, j])
-                    z = _sigmoid(gi[b, d + j] + gh[b, d + j])
-                    nn = math.tanh(gi[b, 2 * d + j] + r * gh[b, 2 * d + j])
-                    hj = nn + z * (h[b, j] - nn)
+                    pre[2 * d + j] = _F2 * (gi[b, 2 * d + j] + pre[j] * gh[b, 2 * d + j])
+                exp_clamped(pre, ex, bits, 2 * d, 3 * d)
+                for j in range(d):
+                    nn = _F1 - _F2 / (ex[2 * d + j] + _F1)
+                    hj = nn + pre[d + j] * (h[b, j] - nn)
                     h[b, j] = hj
                     x[b, j] = hj
     if upsample:
@@ -235,18 +246,19 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
 
 
 @njit(cache=True, nogil=True)
-def exp_nonpositive(x, out, bits):
-    """out[i] = exp(x[i]) for x[i] <= 0 (see _EXP_P); bits: int32 scratch of x's size."""
+def exp_clamped(x, out, bits, lo, hi):
+    """out[i] = exp(x[i]) for lo <= i < hi, x clamped to [-87, 88] (see _EXP_P); bits: int32
+    scratch of x's size."""
     p0, p1, p2, p3, p4, p5 = _EXP_P
-    for i in range(x.shape[0]):
-        v = max(x[i], _EXP_LO)
+    for i in range(lo, hi):
+        v = min(max(x[i], _EXP_LO), _EXP_HI)
         n = np.floor(v * _LOG2E + _HALF)
         r = v - n * _LN2_HI - n * _LN2_LO
         p = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5
         out[i] = p * (r * r) + r + _F1
         bits[i] = (np.int32(n) + np.int32(127)) << np.int32(23)  # 2^n as float32 bits
     scale = bits.view(np.float32)
-    for i in range(x.shape[0]):
+    for i in range(lo, hi):
         out[i] = out[i] * scale[i]
 
 
@@ -270,7 +282,7 @@ def draw(logits, temperature, u, cdf, weights, bits):
     top = _scaled_max(logits, temperature, cdf)
     for q in range(levels):
         cdf[q] = cdf[q] - top
-    exp_nonpositive(cdf, weights, bits)
+    exp_clamped(cdf, weights, bits, 0, levels)
     total = _F0
     for q in range(levels):
         total = total + weights[q]
