@@ -93,24 +93,24 @@ def affine_int8(wf, wq, mat, m, x, y, nb):
     rows, cols, qoff, soff, boff = mat[m, ROWS], mat[m, COLS], mat[m, QOFF], mat[m, SOFF], mat[m, BOFF]
     q = wq[qoff : qoff + rows * cols].reshape((cols, rows))  # (out, in)
     limit = min(32767, (2**31 - 1) // (127 * rows))  # no sum of rows products can overflow int32
-    xq = np.empty(rows, np.int16)
+    xq = np.empty((nb, rows), np.int16)
+    sx = np.empty(nb, np.float32)
     for b in range(nb):
-        xb, yb = x[b], y[b]
+        xb = x[b]
         top = _abs_max(xb, rows)
-        if top == _F0:
-            for j in range(cols):
-                yb[j] = wf[boff + j]
-            continue
-        inv = np.float32(limit) / top
+        inv = np.float32(limit) / top if top > _F0 else _F0
         for i in range(rows):
-            xq[i] = np.int16(np.floor(xb[i] * inv + _HALF))
-        sx = top / np.float32(limit)
-        for j in range(cols):
-            qj = q[j]
+            xq[b, i] = np.int16(np.floor(xb[i] * inv + _HALF))
+        sx[b] = top / np.float32(limit)
+    for j in range(cols):  # each weight row once, for every stream
+        qj = q[j]
+        sj, bj = wf[soff + j], wf[boff + j]
+        for b in range(nb):
+            xb = xq[b]
             acc = np.int32(0)
             for i in range(rows):
-                acc = np.int32(acc + np.int32(qj[i]) * np.int32(xq[i]))
-            yb[j] = np.float32(acc) * (sx * wf[soff + j]) + wf[boff + j]
+                acc = np.int32(acc + np.int32(qj[i]) * np.int32(xb[i]))
+            y[b, j] = np.float32(acc) * (sx[b] * sj) + bj
 
 
 @njit(cache=True, nogil=True)
