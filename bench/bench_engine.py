@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from inspire.config import PRESETS, get_preset  # noqa: E402
-from inspire.samplernn import controls, engine as eng  # noqa: E402
+from inspire.samplernn import controls  # noqa: E402
+from inspire.samplernn import engine as eng  # noqa: E402
 from inspire.samplernn.model import SampleRNN  # noqa: E402
 from inspire.samplernn.sample import FastStepper, stream  # noqa: E402
 
@@ -47,7 +48,8 @@ def flops_per_sample(cfg) -> float:
     ratios = (cfg.tier_frames[0],) + tuple(cfg.frame_sizes[1:])
     total = 0.0
     for frame, ratio in zip(cfg.tier_frames, ratios, strict=True):
-        per_frame = 2 * frame * cfg.dim + cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim) + 2 * cfg.dim * ratio * cfg.dim
+        rnn = cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim)
+        per_frame = 2 * frame * cfg.dim + rnn + 2 * cfg.dim * ratio * cfg.dim
         total += per_frame / frame
     return total + 2 * cfg.dim * cfg.dim + 2 * cfg.dim * cfg.levels
 
@@ -146,7 +148,8 @@ def main() -> None:
     peak = gemm_peak()
     print(f"fp32 GEMM peak (2048^3 torch.mm, best of 10): {peak:.0f} GFLOP/s on 1 thread, {peak_all:.0f} on {cores}")
     print("one stream, ONE thread, 20 ms blocks (320 samples):\n")
-    print(f"{'preset':<9} {'engine':<11} {'x real time':>11} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'GFLOP/s':>8} {'of peak':>7}")
+    print(f"{'preset':<9} {'engine':<11} {'x real time':>11} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'GFLOP/s':>8} {'of peak':>7}")
     models = {}
     with torch.inference_mode():
         for name in args.presets.split(","):
@@ -159,7 +162,8 @@ def main() -> None:
                 t = blocks(eng.Engine(model, backend=backend, precision=precision), secs)
                 rt = BLOCK / SR / t.mean()
                 gflops = rt * SR * fps / 1e9
-                print(f"{name:<9} {label:<11} {rt:>10.2f}x {np.median(t) * 1e3:>7.1f} {np.percentile(t, 99) * 1e3:>7.1f} "
+                p50, p99 = np.median(t) * 1e3, np.percentile(t, 99) * 1e3
+                print(f"{name:<9} {label:<11} {rt:>10.2f}x {p50:>7.1f} {p99:>7.1f} "
                       f"{t.max() * 1e3:>7.1f} {gflops:>8.1f} {gflops / peak:>6.0%}", flush=True)
             print(f"{'':<9} ({fps / 1e6:.2f} MFLOP per sample: real time needs {fps * SR / 1e9:.1f} GFLOP/s)")
         if not args.no_batch:

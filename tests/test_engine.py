@@ -167,4 +167,5 @@ def test_backend_choice(monkeypatch, capsys):
     with pytest.raises(ValueError):
         eng.pick_backend("numba")
     e = eng.Engine(_model(), streams=1)  # the portable path still plays
-    assert e.name == "torch-fp32" and e.generate(np.ones((10, 1), np.float32), np.full((10, 1), 0.5, np.float32)).shape == (1, 10)
+    assert e.name == "torch-fp32"
+    assert e.generate(np.ones((10, 1), np.float32), np.full((10, 1), 0.5, np.float32)).shape == (1, 10)

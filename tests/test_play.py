@@ -34,9 +34,11 @@ def run(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(2):
         t = np.arange(int(2.0 * SR)) / SR
-        sf.write(str(tmp_path / f"song{i}.wav"), 0.4 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.05 * rng.standard_normal(t.size), SR)
+        tone = 0.4 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.05 * rng.standard_normal(t.size)
+        sf.write(str(tmp_path / f"song{i}.wav"), tone, SR)
     run_dir = tmp_path / "run"
-    prepare([tmp_path / "song0.wav", tmp_path / "song1.wav"], run_dir, PrepareSettings(levels=TINY.levels), progress=False)
+    songs = [tmp_path / "song0.wav", tmp_path / "song1.wav"]
+    prepare(songs, run_dir, PrepareSettings(levels=TINY.levels), progress=False)
     torch.manual_seed(0)
     checkpoint.save(run_dir / "checkpoints" / "best.pt", {
         "model_config": config.to_dict(TINY),
@@ -139,9 +141,11 @@ def test_timeline_lane_then_knob_latches():
     tl.add(900, temperature=1.5)
     tl.add(900, reset=True)
     tl.add(900, temperature=1.6)  # a knob, a reset, a knob in one block: both knob events stay, the last holds
-    assert [e["at"] for e in tl.events] == [400, 600, 700, 900, 900, 900] and tl.temperature_at(950) == pytest.approx(1.6)
+    assert [e["at"] for e in tl.events] == [400, 600, 700, 900, 900, 900]
+    assert tl.temperature_at(950) == pytest.approx(1.6)
     curve = tl.curve(1001)
-    assert np.allclose(np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"]), tl.temperatures(0, 1001), atol=1e-5)
+    played = np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"])
+    assert np.allclose(played, tl.temperatures(0, 1001), atol=1e-5)
     with pytest.raises(UserInputError, match="--seconds"):
         Timeline("0.9:1.2", sample_rate=SR)  # a ramp needs the take's length
     assert Timeline("0s:0.9,1s:1.1", sample_rate=SR).temperatures(SR, 1)[0] == pytest.approx(1.1)
@@ -153,7 +157,8 @@ def test_controls_import_no_torch():
             "cli.build_parser().parse_args(['play', 'R', '--audio-device', 'none'])\n"
             "assert 'torch' not in sys.modules and 'numba' not in sys.modules, 'imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    out = subprocess.run([sys.executable, "-m", "inspire", "play", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "inspire", "play", "--help"], capture_output=True, text=True,
+                         check=True)
     assert "--audio-device" in out.stdout and "--record" in out.stdout
 
 
@@ -202,20 +207,20 @@ def test_session_controls_land_where_recorded_and_render_again(run):
     kinds = [next(k for k in e if k != "at") for e in tl.events]
     assert kinds == ["temperature", "pad", "temperature", "reset", "pad"]
     ahead = s.ahead + s.block
-    for ev, asked in zip(tl.events, (3000, 8000, 12000, 16000, 19000)):
+    for ev, asked in zip(tl.events, (3000, 8000, 12000, 16000, 19000), strict=True):
         assert ev["at"] % s.block == 0  # at a block boundary the engine reached
         assert asked <= ev["at"] <= asked + ahead + s.block  # no later than the FIFO ahead of the reader
     assert tl.events[2]["temperature"] == pytest.approx(1.1)  # the nudge, resolved against the knob's 1.3
     # The take renders again, sample for sample, from the seed and the events.
     engine = eng.Engine(inst.ctx.model, precision=inst.engine.precision, backend=inst.engine.backend)
     pads = eng.prime_pads(engine, {n: np.asarray(generate._prime_classes(inst.ctx, p)) for n, p in inst.pads.items()})
-    again = np.concatenate(list(eng.render(engine, seed=generate.stream_seed(7, 0), timeline=tl, pads=pads, n_samples=24000,
-                                           block=999)))
+    seed = generate.stream_seed(7, 0)
+    again = np.concatenate(list(eng.render(engine, seed=seed, timeline=tl, pads=pads, n_samples=24000, block=999)))
     assert np.array_equal(again, live)
     # Without the events the take differs, and only from the first event on.
     plain = Timeline("0.9:1.2", sample_rate=SR, span=24000)
     engine.reset()
-    other = np.concatenate(list(eng.render(engine, seed=generate.stream_seed(7, 0), timeline=plain, pads=pads, n_samples=24000)))
+    other = np.concatenate(list(eng.render(engine, seed=seed, timeline=plain, pads=pads, n_samples=24000)))
     first = tl.events[0]["at"]
     assert np.array_equal(other[:first], live[:first]) and not np.array_equal(other[first:], live[first:])
 
@@ -263,8 +268,8 @@ def test_pads_reprime_the_stream(run):
     # From the pad on: what an engine primed on those samples of the track makes, with the same noise.
     fresh = eng.Engine(inst.ctx.model, precision=e.precision, backend=e.backend)
     classes = np.asarray(generate._prime_classes(inst.ctx, prime))
-    data = np.load(run / "data" / next(t["file"] for t in json.loads((run / "data" / "manifest.json").read_text())["tracks"]
-                                        if t["id"] == tracks[1]))
+    manifest = json.loads((run / "data" / "manifest.json").read_text())
+    data = np.load(run / "data" / next(t["file"] for t in manifest["tracks"] if t["id"] == tracks[1]))
     assert np.array_equal(classes, data[round(0.75 * SR) : round(1.25 * SR)])
     fresh.prime(classes)
     u = eng.Uniforms([5])
@@ -296,8 +301,8 @@ def test_headless_take_renders_again_exactly_and_curates(run, tmp_path, capsys):
     from inspire.curate.curate import curate_folder
 
     takes = run / "clips" / "takes"  # where --record puts takes by default
-    code = _cli(["play", str(run), "--audio-device", "none", "--temperature", "0.9:1.2", "--seconds", "8", "--seed", "11",
-                 "--record", "--pad", f"{_tracks(run)[0]}@1", "--quiet"])
+    code = _cli(["play", str(run), "--audio-device", "none", "--temperature", "0.9:1.2", "--seconds", "8",
+                 "--seed", "11", "--record", "--pad", f"{_tracks(run)[0]}@1", "--quiet"])
     assert code == 0
     path = capsys.readouterr().out.strip()
     wav = takes / path.rsplit("/", 1)[-1]
@@ -307,7 +312,8 @@ def test_headless_take_renders_again_exactly_and_curates(run, tmp_path, capsys):
     assert perf["timeline"]["lane"] == "0.9:1.2" and perf["timeline"]["span"] == 8 * SR
     assert perf["engine"] == side["engine"] and perf["precision"] in ("fp32", "int8") and perf["underruns"] >= 0
     assert perf["pads"]["1"]["track"] == _tracks(run)[0]
-    assert side["temperature"]["values"][0] == pytest.approx(0.9) and side["temperature"]["values"][-1] == pytest.approx(1.2)
+    curve = side["temperature"]["values"]
+    assert curve[0] == pytest.approx(0.9) and curve[-1] == pytest.approx(1.2)
     assert _cli(["generate", str(run), "--again", side["id"], "--quiet"]) == 0
     again = run / "clips" / f"again-{side['id']}-8s" / wav.name
     a, b = sf.read(str(wav), dtype="int16")[0], sf.read(str(again), dtype="int16")[0]
@@ -335,7 +341,8 @@ def test_ctrl_c_keeps_the_take_whole(run, tmp_path):
     audio = sf.read(str(wav), dtype="int16")[0]
     assert audio.size == side["samples"] > SR // 2
     assert not list(takes.glob(".*.partial.wav"))
-    assert _cli(["generate", str(run), "--again", str(wav.with_suffix(".json")), "--quiet", "--out", str(tmp_path / "ag")]) == 0
+    again = ["generate", str(run), "--again", str(wav.with_suffix(".json")), "--quiet", "--out", str(tmp_path / "ag")]
+    assert _cli(again) == 0
     assert np.array_equal(sf.read(str(tmp_path / "ag" / wav.name), dtype="int16")[0], audio)
 
 
@@ -451,7 +458,8 @@ def test_osc_controls_reach_a_playing_session(run, tmp_path, capsys):
     code = _cli(["play", str(run), "--audio-device", "none", "--osc", str(port), "--record", str(tmp_path / "t"),
                  "--seed", "1", "--quiet"])
     assert code == 0
-    side = json.loads((tmp_path / "t" / (capsys.readouterr().out.strip().rsplit("/", 1)[-1])).with_suffix(".json").read_text())
+    take = tmp_path / "t" / capsys.readouterr().out.strip().rsplit("/", 1)[-1]
+    side = json.loads(take.with_suffix(".json").read_text())
     events = side["performance"]["timeline"]["events"]
     assert [e["temperature"] for e in events] == [1.25]
 
@@ -461,7 +469,9 @@ def test_generate_uses_the_engine_for_small_batches(run, tmp_path):
 
     small = generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], out=tmp_path / "small")
     big = generate.run_job(run, n=12, seconds=0.02, temperatures=["1.0"], out=tmp_path / "big")
-    side = lambda out: [json.loads(p.read_text()) for p in out.glob("0*.json")]
+    def side(out):
+        return [json.loads(p.read_text()) for p in out.glob("0*.json")]
+
     assert {s["engine"] for s in side(small)} == {"numba-fp32"}
     assert {s["engine"] for s in side(big)} == {"torch-fp32"}
     # The same clips either way (same function, same random numbers), and --again keeps the engine.

@@ -34,6 +34,9 @@ class ConfigError(InspireError):
 
 
 class DiskFullError(InspireError):
-    """Writing failed because the disk is full; the previous files are intact."""
+    """Writing failed because the disk is full; the previous files are intact (exit 2 like every
+    error the musician can act on: free space and run the same command again)."""
 
-    exit_code = 1
+
+class BusyError(InspireError):
+    """Another job is writing the same run or folder right now."""

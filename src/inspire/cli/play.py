@@ -49,7 +49,8 @@ def add(sub, formatter) -> None:
                    help="the starting temperature, or an automation lane in generate's grammar (0.9:1.2 ramps over "
                         "--seconds; 0s:0.9,30s:1.2 in seconds); a knob takes over from the lane when touched")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed and recorded)")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this much audio (default: play until q or Ctrl-C)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this much audio (default: play until q or Ctrl-C)")
     p.add_argument("--audio-device", default=None, metavar="NAME",
                    help="output device by name or number (default: the system's); none: no sound card, the engine "
                         "paced in real time (headless machines, tests)")
@@ -59,11 +60,13 @@ def add(sub, formatter) -> None:
                    help="record the take as a clip into DIR (default DIR: RUN_DIR/clips/takes)")
     p.add_argument("--pad", action="append", default=[], metavar="SPEC",
                    help="a pad (repeat; numbered from 1): TRACK@SECONDS of the run's prepared data, or FILE[@SECONDS]")
-    p.add_argument("--pad-seconds", type=float, default=2.0, help="how much audio before a pad's moment primes the stream")
+    p.add_argument("--pad-seconds", type=float, default=2.0,
+                   help="how much audio before a pad's moment primes the stream")
     p.add_argument("--midi", metavar="PORT", default=None, help="MIDI input port (name or part of it)")
     p.add_argument("--midi-cc", type=int, default=1, help="control change number that sweeps the temperature")
     p.add_argument("--midi-range", default="0.5:1.5", metavar="LO:HI", help="temperatures at CC value 0 and 127")
-    p.add_argument("--midi-pad-note", type=int, default=36, help="MIDI note of pad 0 (silence); the next notes are pads 1, 2...")
+    p.add_argument("--midi-pad-note", type=int, default=36,
+                   help="MIDI note of pad 0 (silence); the next notes are pads 1, 2...")
     p.add_argument("--midi-channel", type=int, default=None, help="listen on this channel only (1-16; default: all)")
     p.add_argument("--osc", type=int, default=None, metavar="PORT", help="listen for OSC on this UDP port")
     p.add_argument("--osc-host", default="127.0.0.1", help="address to listen for OSC on (0.0.0.0: the whole network)")
@@ -321,7 +324,8 @@ def _open_midi(port: str, mapping: controls.MidiMap, on_control):
     try:
         names = mido.get_input_names()
     except (ImportError, OSError, RuntimeError) as exc:
-        raise UserInputError(f"--midi: no MIDI backend ({str(exc).splitlines()[0]}); {EXTRA} installs python-rtmidi") from None
+        first = str(exc).splitlines()[0]
+        raise UserInputError(f"--midi: no MIDI backend ({first}); {EXTRA} installs python-rtmidi") from None
     match = [n for n in names if n == port] or [n for n in names if port.lower() in n.lower()]
     if len(match) != 1:
         what = "no such MIDI input" if not match else "several MIDI inputs match"
@@ -348,7 +352,9 @@ def _open_osc(host: str, port: int, on_control):
     except OSError as exc:
         raise UserInputError(f"--osc {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
                              "is another program using the port?") from None
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="inspire-osc", daemon=True).start()
+    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="inspire-osc",
+                             daemon=True)
+    serve.start()
     print(f"play: OSC on {host}:{port} ({controls.OSC_PREFIX}/temperature, /pad, /reset...)", file=sys.stderr)
 
     def close() -> None:

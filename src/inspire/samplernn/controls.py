@@ -236,7 +236,7 @@ class Timeline:
                      for p in self.schedule.positions]
             for s in sorted({0, lane_end, *(p for p in inner if 0 < p < lane_end)}):
                 points.append((s, float(self.lane_values(s, 1)[0])))
-        for i, (at, v) in enumerate(zip(self._set_at, self._set_value)):
+        for i, (at, v) in enumerate(zip(self._set_at, self._set_value, strict=True)):
             if at > last:
                 break
             if i + 1 < len(self._set_at) and self._set_at[i + 1] == at:

@@ -119,7 +119,8 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
     projection (+ the tier above's conditioning), its RNN layers (state updated in place) and,
     if `upsample`, its conditioning for the tier below into conds[k] (B, ratio * dim)."""
     nb = buf.shape[0]
-    n_tiers, layers, lstm, d, levels, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_LSTM], dims[D_DIM], dims[D_LEVELS], dims[D_LOOKBACK]
+    n_tiers, layers, lstm, d = dims[D_TIERS], dims[D_LAYERS], dims[D_LSTM], dims[D_DIM]
+    levels, lb = dims[D_LEVELS], dims[D_LOOKBACK]
     fk = frames[k]
     scale = np.float32(4.0 / (levels - 1))
     for b in range(nb):
@@ -191,7 +192,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     every sample's logits (tests), or an empty array.
     """
     nb = buf.shape[0]
-    n_tiers, layers, d, levels, taps, lb = dims[D_TIERS], dims[D_LAYERS], dims[D_DIM], dims[D_LEVELS], dims[D_TAPS], dims[D_LOOKBACK]
+    n_tiers, layers, d = dims[D_TIERS], dims[D_LAYERS], dims[D_DIM]
+    levels, taps, lb = dims[D_LEVELS], dims[D_TAPS], dims[D_LOOKBACK]
     gates = 4 if dims[D_LSTM] else 3
     taps_q, taps_scale = dims[D_TAPS_Q], dims[D_TAPS_SCALE]
     f0 = frames[0]
@@ -209,7 +211,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     for s in range(n):
         for k in range(n_tiers - 1, -1, -1):
             if t % frames[k] == 0:
-                tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, not (forced and k == 0), xin, x, gi, gh)
+                upsample = not (forced and k == 0)  # priming: the bottom tier's output feeds only the MLP
+                tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh)
         if forced:
             t += 1
             continue

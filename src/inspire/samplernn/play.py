@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inspire import clips
 from inspire.errors import UserInputError
 from inspire.samplernn import controls, generate
 from inspire.samplernn import engine as eng
@@ -80,7 +81,7 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
     ctx = generate._load(run_dir, resolve(run_dir, str(checkpoint)), "cpu")
     ctx.model.requires_grad_(False)
     resolved = {i + 1: resolve_pad(ctx, name, at, pad_seconds, spec=spec) for i, ((name, at), spec) in
-                enumerate(zip(parsed, pads))}
+                enumerate(zip(parsed, pads, strict=True))}
     be = eng.pick_backend(backend)
     log("play: measuring this machine's speed (the first run also compiles the engine: a few seconds)")
     tries = ["fp32", "int8"] if precision == "auto" else [precision]
@@ -219,22 +220,22 @@ class Take:
 def write_take_sidecar(ctx, folder: Path, take_id: str, *, seed: int, samples: int, timeline: controls.Timeline,
                        performance: dict) -> None:
     plan = generate.ClipPlan(0, take_id, int(seed), generate.stream_seed(seed, 0), timeline.schedule, None)
-    extra = {"engine": performance["engine"], "temperature": timeline.curve(samples), "performance": performance}
-    generate._write_sidecar(folder, ctx, plan, None, n_samples=samples, include_prime=False, offset_s=0.0, extra=extra)
+    generate._write_sidecar(folder, ctx, plan, None, n_samples=samples, include_prime=False, offset_s=0.0,
+                            fields={"temperature": timeline.curve(samples)},
+                            extra={"engine": performance["engine"], "performance": performance})
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": {"play": True}}
-    generate.rebuild_manifest(folder, header)
+    clips.rebuild_manifest(folder, header)
 
 
-def again_take(run_dir: str | os.PathLike, side_path: Path, side: dict, *, seconds: float | None = None,
+def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecord, *, seconds: float | None = None,
                out: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Render a recorded take again, sample for sample (same engine and precision, seed,
     controls at their positions, pads); `seconds` renders longer or shorter. Returns the folder."""
     run_dir = Path(run_dir)
     try:
-        perf = side["performance"]
+        perf = rec.extra["performance"]
         backend, precision = str(perf["engine"]).split("-", 1)
-        seed, n_samples, take_id = int(side["seed"]), int(side["samples"]), str(side["id"])
-        sr = int(side["sample_rate"])
+        seed, n_samples, take_id, sr = int(rec.seed), int(rec.samples), rec.id, int(rec.sample_rate)
         timeline = controls.Timeline.from_json(perf["timeline"], sample_rate=sr)
         pads = {int(k): v for k, v in (perf.get("pads") or {}).items()}
     except (KeyError, TypeError, ValueError) as exc:
@@ -251,7 +252,7 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, side: dict, *, secon
             if not path.is_file() or sha256_of(path) != prime.get("sha256"):
                 raise UserInputError(f"{side_path}: pad {n}'s file {path} is gone or has changed; the take cannot be "
                                      "rendered again")
-    ctx = generate._load(run_dir, generate._find_checkpoint(run_dir, side["checkpoint"]), "cpu")
+    ctx = generate._load(run_dir, generate._find_checkpoint(run_dir, rec.checkpoint), "cpu")
     if backend == "numba" and not eng.numba_available():
         print("generate: warning: this take was played by the compiled engine but numba is not installed; the torch "
               "path computes the same function and may part from the take after a few seconds", file=sys.stderr)
@@ -272,7 +273,8 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, side: dict, *, secon
         writer.commit()
     finally:
         writer.abort()
-    again_perf = {**perf, "engine": engine.name, "precision": engine.precision, "underruns": 0, "audio_device": None, "again_of": str(side_path)}
+    again_perf = {**perf, "engine": engine.name, "precision": engine.precision, "underruns": 0, "audio_device": None,
+                  "again_of": str(side_path)}
     write_take_sidecar(ctx, folder, take_id, seed=seed, samples=n_samples, timeline=timeline, performance=again_perf)
     print(f"generate: take {take_id} rendered again ({n_samples / sr:.2f} s) in {folder}", file=sys.stderr)
     return folder
