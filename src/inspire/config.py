@@ -170,8 +170,9 @@ PRESETS: dict[str, Preset] = {
             "live",
             "3-tier (16/4), dim 256: made for `inspire play`, one stream several times real time on a laptop core",
             ModelConfig(frame_sizes=(16, 4), dim=256),
-            # A third of small's arithmetic per sample and a working set that stays in cache in fp32;
-            # trained like small (quality after 10 minutes on the dev corpus: bench/bench_engine.py's notes).
+            # A third of small's arithmetic per sample and a working set that stays in cache in fp32:
+            # one stream at 2.7x real time in fp32, 5.3x in int8, on one core of the dev machine. Trained
+            # like small, it learns faster per minute on a CPU (bench/bench_engine.py's notes).
             TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
         ),
         Preset(
