@@ -1,16 +1,18 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from inspire.samplernn import checkpoint
 from inspire.cli import main
-from inspire.audio.dataset import PrepareSettings, prepare
+from inspire.audio.dataset import PrepareSettings, load_prepared, prepare
 from inspire.errors import CheckpointError, ConfigError, DatasetError, DiskFullError
 from inspire.samplernn.train import train
 
@@ -223,3 +225,35 @@ def test_ddp_two_gloo_processes_match_one_process_and_resume_under_one(run, albu
 def test_log_every_must_be_positive(run):
     with pytest.raises(ConfigError, match="--log-every must be at least 1, got 0"):
         train(run, preset="tiny", model_overrides=TINY, train_overrides=FAST, max_steps=1, log_every=0, progress=False)
+
+
+RELEASE = Path(__file__).parent / "data" / "release-0.1"
+RELEASE_TRAIN = {"batch_size": "2", "seq_len": "16", "chunk_seconds": "0.25", "val_seconds": "0.5", "val_every": "2",
+                 "checkpoint_every": "100", "preview_seconds": "0"}
+
+
+def test_a_checkpoint_of_release_0_1_loads_and_continues_exactly(album, tmp_path):
+    """tests/data/release-0.1 was written by inspire 0.1.0 (make.py there): mid-chunk, with carried state."""
+    old = RELEASE / "step-00000003.pt"
+    config = json.loads((RELEASE / "config.json").read_text())
+    model, ck = checkpoint.load_model(old)
+    assert ck["step"] == 3 and ck["position"]["window"] == 3 and ck["carry"] is not None
+    assert model.cfg.dim == config["model"]["dim"] == 8 and model.cfg.levels == 16
+    logits, _ = model(torch.randint(0, 16, (1, model.lookback + 16)))
+    assert logits.shape == (1, 16, 16)
+    # A run of the same audio continued from it loses what an uninterrupted run of this code loses.
+    runs = []
+    for name in ("straight", "continued"):
+        r = tmp_path / name
+        prepare([album], r, PrepareSettings(levels=16), progress=False)
+        runs.append(r)
+    assert load_prepared(runs[1]).fingerprint() == config["data"]["fingerprint"]
+    (runs[1] / "checkpoints").mkdir()
+    shutil.copyfile(old, runs[1] / "checkpoints" / "last.pt")
+    train(runs[0], preset="tiny", model_overrides={"frame_sizes": "4,2", "dim": "8"}, train_overrides=RELEASE_TRAIN,
+          max_steps=6, progress=False, log_every=1, previews=False)
+    assert train(runs[1], max_steps=6, progress=False, log_every=1, previews=False) == 0
+    straight = {r["step"]: r["train_bits"] for r in _metrics(runs[0])}
+    continued = {r["step"]: r["train_bits"] for r in _metrics(runs[1])}
+    assert sorted(continued) == [4, 5, 6]
+    assert [continued[s] for s in (4, 5, 6)] == pytest.approx([straight[s] for s in (4, 5, 6)], abs=1e-4)

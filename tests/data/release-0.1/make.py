@@ -1,19 +1,21 @@
 """How tests/data/release-0.1/ was written: `PYTHONPATH=src python tests/data/release-0.1/make.py tests/data/release-0.1`
 at inspire 0.1.0 (commit 0a2510c). Kept as a record; rerunning it with later code would write a later format."""
-import shutil, sys, tempfile
+import shutil
+import sys
+import tempfile
 from pathlib import Path
-import numpy as np, soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from conftest import sine, write  # noqa: E402
 from inspire.audio.dataset import PrepareSettings, prepare
 from inspire.samplernn.train import train
 
 out = Path(sys.argv[1])
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
-    for i, (f, secs) in enumerate([(220.0, 3.0), (330.0, 2.5), (440.0, 2.0)]):
-        t = np.arange(int(secs * 16000)) / 16000
-        x = 0.5 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(2 * np.pi * 3 * f * t)
-        (tmp / "album").mkdir(exist_ok=True)
-        sf.write(str(tmp / "album" / f"track{i}.wav"), x.astype(np.float32), 16000)
+    for i, (f, secs) in enumerate([(220.0, 3.0), (330.0, 2.5), (440.0, 2.0)]):  # the `album` fixture of conftest
+        x = sine(f, secs, 16000) + 0.1 * sine(3 * f, secs, 16000)
+        write(tmp / "album" / f"track{i}.wav", x, 16000)
     run = tmp / "run"
     prepare([tmp / "album"], run, PrepareSettings(levels=16), progress=False)
     train(run, preset="tiny", model_overrides={"frame_sizes": "4,2", "dim": "8"},
