@@ -510,7 +510,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     import torch
 
     from inspire.samplernn import sample
-    from inspire.audio.quantize import dequantize
+    from inspire.audio.quantize import dequantize, silence_level
 
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
@@ -527,7 +527,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             state.hidden = [h.expand(*h.shape[:-2], b, h.shape[-1]).contiguous() for h in state.hidden]
         else:
             longest = max(c.size for c in classes)
-            pad = ctx.levels // 2
+            pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
             rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
             history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev))
 

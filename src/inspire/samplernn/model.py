@@ -185,7 +185,3 @@ def tap_tables_from_conv(embedding: Tensor, conv_weight: Tensor) -> Tensor:
     """The classic layout's embedding (levels, E) and convolution weight (dim, E, taps) as the
     equivalent tap tables (taps, levels, dim)."""
     return torch.einsum("le,dek->kld", embedding, conv_weight)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
