@@ -461,9 +461,9 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
 def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     """Set torch's CPU threads for the job; return the previous count (to restore) or None.
 
-    None = measure: a few steps with one thread and with all, keep the faster. On a CPU shared
-    with other processes, several OpenMP threads per step can be many times slower than one
-    (a thread descheduled at every barrier), while on an idle machine they are faster.
+    None = measure (threads.fastest): a few steps at each candidate count, keep the fastest. On a
+    CPU shared with other processes, several OpenMP threads per step can be many times slower than
+    one (a thread descheduled at every barrier), while on an idle machine they are faster.
     """
     import torch
 
@@ -476,19 +476,16 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     if before <= 1:
         return None
     from inspire.samplernn import sample
+    from inspire.samplernn.threads import candidates, fastest
 
-    lb = ctx.model.lookback
-    n = max(2 * lb, 64)
-    timings = {}
-    for candidate in (before, 1, before):  # the first run also warms caches for the others
-        torch.set_num_threads(candidate)
-        start = time.perf_counter()
+    n = max(2 * ctx.model.lookback, 64)
+
+    def work() -> None:
         for _ in sample.stream(ctx.model, n_samples=n, temperature=torch.ones(batch, device=ctx.device),
                                seeds=list(range(batch)), stepper=ctx.stepper, block=n):
             pass
-        timings[candidate] = time.perf_counter() - start
-    best = min(timings, key=timings.get)
-    torch.set_num_threads(best)
+
+    fastest(work, candidates(before))
     return before
 
 
