@@ -72,7 +72,7 @@ def train_throughput(name: str, *, batch: int, steps: int, warmup: int = 2) -> t
     return batch * seq * steps / dt, p.model
 
 
-def loop_throughput(name: str, *, steps: int, log_every: int = 5) -> float:
+def loop_throughput(name: str, *, steps: int, device: str = "cpu", log_every: int = 5) -> float:
     from inspire.audio.dataset import PrepareSettings, prepare
     from inspire.audio.synth import write_album
     from inspire.samplernn.train import train
@@ -81,7 +81,7 @@ def loop_throughput(name: str, *, steps: int, log_every: int = 5) -> float:
         album = write_album(Path(tmp) / "album")
         run = Path(tmp) / "run"
         prepare(album, run, PrepareSettings(), progress=False)
-        train(run, preset=name, max_steps=steps, previews=False, progress=False, log_every=log_every,
+        train(run, preset=name, max_steps=steps, previews=False, progress=False, log_every=log_every, device=device,
               train_overrides={"val_every": 10**9, "checkpoint_every": 10**9})
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         rates = sorted(r["samples_per_s"] for r in rows[1:-1])  # the first row holds the warm-up, the last the final save
@@ -122,6 +122,7 @@ def main() -> None:
                     help="per-track level normalisation (the 2017 reference used the files' own levels)")
     ap.add_argument("--loop", action="store_true", help="also time the whole training loop (tiny and small)")
     ap.add_argument("--loop-steps", type=int, default=40, help="steps per configuration of the loop timing")
+    ap.add_argument("--device", default="cpu", help="device of the loop timing (the throughput part runs on the CPU)")
     ap.add_argument("--skip-throughput", action="store_true", help="only the quality run")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -135,8 +136,8 @@ def main() -> None:
               f"reference {REFERENCE[name]:.0f})  {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f} % of peak")
     if args.loop:
         for name in ("tiny", "small"):
-            rate = loop_throughput(name, steps=args.loop_steps)
-            print(f"train() loop {name:<6}: {rate:8.0f} samples/s (median of logged rows)")
+            rate = loop_throughput(name, steps=args.loop_steps, device=args.device)
+            print(f"train() loop {name:<6} on {args.device}: {rate:8.0f} samples/s (median of logged rows)")
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.quality:
         quality(args.minutes, args.quantization, args.normalize)

@@ -64,7 +64,7 @@ from inspire.samplernn.model import SampleRNN
 LN2 = math.log(2.0)
 PLOT_EVERY_S = 20.0  # training.png is redrawn at a validation at most this often (and at the end)
 SILENT_SHARE = 0.99  # warn when this much of the training audio is digital silence
-PREVIEW_BLOCK = 1600  # samples per preview block: the stop flag and the thread count are checked between blocks
+PREVIEW_BLOCK = 400  # samples per preview block: the stop flag and the thread count are checked between blocks
 
 
 # ----------------------------------------------------------------------------- processes
