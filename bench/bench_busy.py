@@ -116,7 +116,8 @@ def main() -> None:
                     other.wait()
             results[name] = rates(rows)
             load = os.getloadavg()[0]
-            print(f"{name:<34} {results[name][0]:8.0f} samples/s median, {results[name][1]:8.0f} mean  (load {load:.2f})")
+            median, mean = results[name]
+            print(f"{name:<34} {median:8.0f} samples/s median, {mean:8.0f} mean  (load {load:.2f})")
         rows = train_run(tmp / "prepared", tmp / "arrives", preset=args.preset, seconds=2 * args.seconds, threads=None,
                          cpus=cpus, busy_at=args.seconds, busy_threads=args.busy_threads)
         settle = 10.0  # seconds for the tuner to notice and re-probe

@@ -43,11 +43,13 @@ def _last_step(run: Path) -> int:
         return 0
 
 
-def stop_time(prepared: Path, work: Path, name: str, *, preset: str, settle: float, device: str) -> tuple[float, int, str]:
+def stop_time(prepared: Path, work: Path, name: str, *, preset: str, settle: float,
+              device: str) -> tuple[float, int, str]:
     flags, ready = MOMENTS[name]
     run = work / name.replace(" ", "-")
     shutil.copytree(prepared / "data", run / "data")
-    cmd = [sys.executable, "-m", "inspire", "train", str(run), "--preset", preset, "--quiet", "--device", device, *flags]
+    cmd = [sys.executable, "-m", "inspire", "train", str(run), "--preset", preset, "--quiet", "--device", device,
+           *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not ready(run):
         if proc.poll() is not None:
@@ -72,7 +74,8 @@ def main() -> None:
     from inspire.audio.dataset import PrepareSettings, prepare
     from inspire.audio.synth import write_album
 
-    print(f"{len(os.sched_getaffinity(0))} cores, {args.device}; preset {args.preset}; SIGTERM {args.settle:g} s after each moment is reached")
+    print(f"{len(os.sched_getaffinity(0))} cores, {args.device}; preset {args.preset}; "
+          f"SIGTERM {args.settle:g} s after each moment is reached")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         prepare(write_album(tmp / "album"), tmp / "prepared", PrepareSettings(), progress=False)

@@ -84,7 +84,7 @@ def loop_throughput(name: str, *, steps: int, device: str = "cpu", log_every: in
         train(run, preset=name, max_steps=steps, previews=False, progress=False, log_every=log_every, device=device,
               train_overrides={"val_every": 10**9, "checkpoint_every": 10**9})
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        rates = sorted(r["samples_per_s"] for r in rows[1:-1])  # the first row holds the warm-up, the last the final save
+        rates = sorted(r["samples_per_s"] for r in rows[1:-1])  # first row: the warm-up; last: the final save
         return rates[len(rates) // 2]
 
 
@@ -103,12 +103,13 @@ def quality(minutes: float, quantization: str, normalize: str) -> None:
               train_overrides={"val_every": 500, "checkpoint_every": 10**9})
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         val = [r for r in rows if "val_bits" in r]
-        print(f"\nquality: small, {quantization} quantization, normalize {normalize}, {minutes:g} min wall ({time.monotonic() - t0:.0f} s incl. validation), "
-              f"{rows[-1]['step']} steps")
+        wall = time.monotonic() - t0
+        print(f"\nquality: small, {quantization} quantization, normalize {normalize}, {minutes:g} min wall "
+              f"({wall:.0f} s incl. validation), {rows[-1]['step']} steps")
         for r in val:
             print(f"  step {r['step']:>5}  {r['elapsed_s']:7.0f} s  validation {r['val_bits']:.3f} bits/sample")
-        print(f"  final validation {val[-1]['val_bits']:.3f} bits/sample; memoryless baseline {val[-1]['baseline_bits']:.3f}; "
-              f"2017 reference after 10 min: 5.88 (baseline 6.9)")
+        print(f"  final validation {val[-1]['val_bits']:.3f} bits/sample; memoryless baseline "
+              f"{val[-1]['baseline_bits']:.3f}; 2017 reference after 10 min: 5.88 (baseline 6.9)")
 
 
 def main() -> None:

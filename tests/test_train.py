@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import melody, write
 
-from inspire.samplernn import checkpoint, threads
-from inspire.cli import main
 from inspire.audio.dataset import PrepareSettings, load_prepared, prepare
+from inspire.cli import main
 from inspire.errors import CheckpointError, ConfigError, DatasetError, DiskFullError, UserInputError
+from inspire.samplernn import checkpoint, threads
 from inspire.samplernn.train import train
 
 # A model small enough to train in a fraction of a second per step.
@@ -160,10 +160,10 @@ def test_anything_but_a_checkpoint_is_one_clear_line(tmp_path, make, says):
 
 
 def test_generate_given_a_non_checkpoint_says_so_in_one_line(run):
-    proc = subprocess.run([sys.executable, "-m", "inspire", "generate", str(run), "--checkpoint", "/etc/passwd", "-n", "1",
-                           "--seconds", "0.1", "--quiet"], capture_output=True, text=True, timeout=120)
+    proc = _cli("generate", run, "--checkpoint", "/etc/passwd", "-n", "1", "--seconds", "0.1", "--quiet")
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == ["inspire generate: error: /etc/passwd: not a checkpoint (not a file written by torch.save)"]
+    assert proc.stderr.strip().splitlines() == [
+        "inspire generate: error: /etc/passwd: not a checkpoint (not a file written by torch.save)"]
 
 
 def test_full_disk_while_saving_keeps_the_last_good_checkpoint(run, monkeypatch):
@@ -180,6 +180,11 @@ def test_full_disk_while_saving_keeps_the_last_good_checkpoint(run, monkeypatch)
     assert (run / "checkpoints/last.pt").read_bytes() == good
     assert checkpoint.load(run / "checkpoints/last.pt")["step"] == 4
     assert not list((run / "checkpoints").glob(".*tmp*"))
+
+
+def _cli(*args, timeout=120):
+    cmd = [sys.executable, "-m", "inspire", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def _cli_train(run, *extra):
@@ -244,7 +249,8 @@ def test_ddp_two_gloo_processes_match_one_process_and_resume_under_one(run, albu
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            "-m", "inspire", "train", str(run), "--preset", "tiny", "--quiet", "--frame-sizes", "4,2", "--dim", "16",
-           *[f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()], "--max-steps", "4", "--no-previews", "--log-every", "1"]
+           *[f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()], "--max-steps", "4", "--no-previews",
+           "--log-every", "1"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = _metrics(run)
@@ -296,6 +302,37 @@ def test_a_checkpoint_of_release_0_1_loads_and_continues_exactly(album, tmp_path
     continued = {r["step"]: r["train_bits"] for r in _metrics(runs[1])}
     assert sorted(continued) == [4, 5, 6]
     assert [continued[s] for s in (4, 5, 6)] == pytest.approx([straight[s] for s in (4, 5, 6)], abs=1e-4)
+
+
+def test_payload_and_restore_round_trip_a_training_state(tmp_path):
+    """The checkpoint module's schema, built and read back the way training does."""
+    from inspire.config import ModelConfig, TrainConfig
+    from inspire.samplernn.checkpoint import RunSpec, TrainState
+    from inspire.samplernn.model import SampleRNN
+
+    spec = RunSpec("tiny", ModelConfig(frame_sizes=(4, 2), dim=16, levels=64), TrainConfig(batch_size=2),
+                   {"sample_rate": 16000, "quantization": "mu-law", "levels": 64, "normalize": "peak"})
+    torch.manual_seed(0)
+    model = SampleRNN(spec.model)
+    opt = torch.optim.Adam(model.parameters())
+    logits, carry = model(torch.randint(0, 64, (2, model.lookback + 16)))
+    logits.sum().backward()
+    opt.step()
+    state = TrainState(step=7, epoch=1, batch=3, window=2, carry=[h.detach() for h in carry], best_val_bits=4.5,
+                       elapsed_s=12.5)
+    path = checkpoint.save(tmp_path / "step-00000007.pt", checkpoint.payload(
+        spec=spec, state=state, model=model, optimizer=opt, val_bits=4.75, baseline_bits=5.0))
+    ck = checkpoint.load(path)
+    assert checkpoint.spec(ck, path) == spec and ck["val_bits"] == 4.75 and ck["baseline_bits"] == 5.0
+    fresh = SampleRNN(spec.model)
+    fresh_opt = torch.optim.Adam(fresh.parameters())
+    back = checkpoint.restore(ck, model=fresh, optimizer=fresh_opt, path=path)
+    assert (back.step, back.epoch, back.batch, back.window, back.best_val_bits, back.elapsed_s) == (7, 1, 3, 2, 4.5, 12.5)
+    assert all(torch.equal(a, b) for a, b in zip(back.carry, state.carry, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True))
+    assert fresh_opt.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        checkpoint.restore({k: v for k, v in ck.items() if k != "position"}, model=fresh, optimizer=fresh_opt, path=path)
 
 
 # ----------------------------------------------------------------------------- runs that met trouble
@@ -365,8 +402,6 @@ def test_a_restart_whose_settings_fail_moves_nothing(run):
     assert checkpoint.load(run / "checkpoints/last.pt")["step"] == 3
 
 
-def _cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "inspire", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def test_bad_values_and_folders_are_one_line_in_a_subprocess(run, tmp_path):

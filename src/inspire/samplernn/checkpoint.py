@@ -55,7 +55,8 @@ class RunSpec:
 
     def describe(self) -> str:
         m = self.model
-        return (f"preset {self.preset}, frame_sizes {','.join(map(str, m.frame_sizes))}, dim {m.dim}, {m.rnn} x{m.rnn_layers}, "
+        frames = ",".join(map(str, m.frame_sizes))
+        return (f"preset {self.preset}, frame_sizes {frames}, dim {m.dim}, {m.rnn} x{m.rnn_layers}, "
                 f"{self.data.get('levels')} levels at {self.data.get('sample_rate')} Hz")
 
     def same_model(self, other: RunSpec) -> bool:
@@ -93,7 +94,8 @@ def read_run_config(run_dir: str | Path) -> RunSpec | None:
     every start: a torn or edited one only loses its check)."""
     try:
         d = read_json(Path(run_dir) / "config.json")
-        return RunSpec(d["preset"], from_dict(ModelConfig, d["model"]), from_dict(TrainConfig, d["train"]), dict(d["data"]))
+        return RunSpec(d["preset"], from_dict(ModelConfig, d["model"]), from_dict(TrainConfig, d["train"]),
+                       dict(d["data"]))
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return None
 
@@ -128,22 +130,22 @@ def spec(ckpt: dict, path: str | Path = "checkpoint") -> RunSpec:
     return RunSpec(str(ckpt.get("preset", "custom")), model_cfg, train_cfg, dict(ckpt.get("data") or {}))
 
 
-def restore(ckpt: dict, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: str | Path = "checkpoint") -> TrainState:
+def restore(ckpt: dict, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            path: str | Path = "checkpoint") -> TrainState:
     """Load a training checkpoint's weights, optimizer and RNG into place; return where it stood
     (with the carried state of the whole global batch, on the CPU)."""
-    try:
-        model.load_state_dict(ckpt["model"], strict=True)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: weights do not match the config stored in it ({str(exc).splitlines()[0][:160]})") from exc
+    _load_weights(model, ckpt, path)
     try:
         optimizer.load_state_dict(ckpt["optimizer"])
         pos = ckpt["position"]
-        state = TrainState(step=int(ckpt["step"]), epoch=int(pos["epoch"]), batch=int(pos["batch"]), window=int(pos["window"]),
-                           carry=list(ckpt["carry"]) if ckpt.get("carry") is not None else None,
-                           best_val_bits=ckpt.get("best_val_bits"), elapsed_s=float(ckpt.get("elapsed_s", 0.0)))
+        carry = list(ckpt["carry"]) if ckpt.get("carry") is not None else None
+        state = TrainState(step=int(ckpt["step"]), epoch=int(pos["epoch"]), batch=int(pos["batch"]),
+                           window=int(pos["window"]), carry=carry, best_val_bits=ckpt.get("best_val_bits"),
+                           elapsed_s=float(ckpt.get("elapsed_s", 0.0)))
         torch.set_rng_state(ckpt["rng"]["torch"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: not a training checkpoint, cannot continue from it ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(
+            f"{path}: not a training checkpoint, cannot continue from it ({type(exc).__name__}: {exc})") from exc
     if state.window == 0:
         state.carry = None
     return state
@@ -190,7 +192,8 @@ def load(path: str | Path, *, map_location="cpu") -> dict:
     except Exception as exc:  # arbitrary bytes make torch.load raise anything: KeyError, IndexError...
         text = str(exc).strip()
         if text.startswith("Weights only load failed"):
-            raise CheckpointError(f"{path}: not an inspire checkpoint (it holds pickled Python objects, not only tensors)") from None
+            raise CheckpointError(
+                f"{path}: not an inspire checkpoint (it holds pickled Python objects, not only tensors)") from None
         first = f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text else type(exc).__name__
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
@@ -219,14 +222,19 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu", fold: bo
     ckpt = load(path)
     model_cfg, _ = configs(ckpt, path)
     model = SampleRNN(model_cfg)
-    try:
-        model.load_state_dict(ckpt["model"], strict=True)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: weights do not match the config stored in it ({str(exc).splitlines()[0][:160]})") from exc
+    _load_weights(model, ckpt, path)
     if fold:
         model.fold_weight_norm()
     ckpt.pop("optimizer", None)
     return model.to(device).eval(), ckpt
+
+
+def _load_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> None:
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: weights do not match the config stored in it ({first})") from exc
 
 
 def resolve(run_dir: str | Path, which: str = "best") -> Path:
@@ -285,7 +293,8 @@ def find_resume(run_dir: str | Path, *, log: Callable[[str], None]) -> tuple[Pat
             found = (last, load(last))
         except CheckpointError as exc:
             hint = f"delete it to continue from {step_path(run_dir, steps[-1]).name}" if steps else "delete it"
-            raise CheckpointError(f"{exc}; {hint}, or add --restart to start over (checkpoints are kept aside)") from None
+            raise CheckpointError(f"{exc}; {hint}, or add --restart to start over (checkpoints are kept aside)") \
+                from None
     else:
         found = None
         for path in [step_path(run_dir, s) for s in reversed(steps)] + [cdir / "best.pt"]:
@@ -299,14 +308,16 @@ def find_resume(run_dir: str | Path, *, log: Callable[[str], None]) -> tuple[Pat
             log(f"{last} is missing: continuing from {path.name}, the newest checkpoint that loads")
             break
         if found is None and (steps or (cdir / "best.pt").exists()):
-            raise CheckpointError(f"{cdir}: no checkpoint there loads; add --restart to start over (they are kept aside)")
+            raise CheckpointError(
+                f"{cdir}: no checkpoint there loads; add --restart to start over (they are kept aside)")
     if found is None:
         return None
     path, ckpt = found
     have, run = spec(ckpt, path), read_run_config(run_dir)
     if run is not None and not have.same_model(run):
         raise CheckpointError(
-            f"{path} ({have.describe()}) is not the model {Path(run_dir) / 'config.json'} describes ({run.describe()}): "
+            f"{path} ({have.describe()}) is not the model {Path(run_dir) / 'config.json'} describes "
+            f"({run.describe()}): "
             "put this run's checkpoint back, or add --restart to start a new run (the old one is kept aside)"
         )
     return path, ckpt

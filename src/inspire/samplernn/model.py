@@ -114,7 +114,7 @@ class SampleRNN(nn.Module):
         self.cfg = cfg
         frames = cfg.tier_frames  # bottom first, in samples
         ratios = (frames[0],) + tuple(cfg.frame_sizes[1:])  # outputs per frame of each tier
-        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios))
+        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios, strict=True))
         self.mlp = SampleMLP(cfg)
 
     @property

@@ -61,7 +61,8 @@ class Tuner:
     samples in the call, when calls differ in size). Probing runs `probe` calls at each candidate,
     fewest threads first, and keeps the one with the lowest median; a candidate whose first call
     is over `give_up` times the best so far is dropped at once (on 2 busy cores, two threads were
-    measured 100x slower than one: not worth three calls). Probes repeat every `every_s` seconds (doubling up to `max_every_s` while the choice
+    measured 100x slower than one: not worth three calls). Probes repeat every `every_s` seconds
+    (doubling up to `max_every_s` while the choice
     stays the same) and immediately when the current count's recent median grows past `slack`
     times what it measured.
     """

@@ -80,19 +80,20 @@ class Dist:
 
     @classmethod
     def from_env(cls) -> Dist:
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+        env = os.environ
+        return cls(int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0")))
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
-    def any(self, flag: bool) -> bool:
-        """True on every process if it is true on any (so all stop at the same step)."""
+    def max(self, value: int) -> int:
+        """The largest of every process's value (so all stop at the same step, for the same cause)."""
         if self.world == 1:
-            return flag
-        t = torch.tensor([1.0 if flag else 0.0])
-        torch.distributed.all_reduce(t)
-        return bool(t.item() > 0)
+            return value
+        t = torch.tensor([value], dtype=torch.int64)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return int(t.item())
 
     def mean(self, value: float) -> float:
         if self.world == 1:
@@ -162,7 +163,8 @@ class ChunkPlan:
         return np.stack(rows)
 
 
-def validation_pieces(prep: PreparedData, *, chunk_len: int, seq_len: int, lookback: int, max_samples: int) -> list[np.ndarray]:
+def validation_pieces(prep: PreparedData, *, chunk_len: int, seq_len: int, lookback: int,
+                      max_samples: int) -> list[np.ndarray]:
     """Held-out audio cut into pieces (lookback + k * seq_len samples), evenly chosen up to
     `max_samples` predicted samples. Deterministic."""
     pieces = []
@@ -211,7 +213,8 @@ def evaluate(model: SampleRNN, pieces: list[np.ndarray], *, seq_len: int, batch_
                     window = x[:, w : w + lb + seq_len]
                     logits, state = model(window, state) if tuner is None else tuner.run(
                         lambda window=window, state=state: model(window, state), units=window.shape[0])
-                    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), window[:, lb:].reshape(-1), reduction="sum")
+                    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), window[:, lb:].reshape(-1),
+                                          reduction="sum")
                     total_nats += float(nll)
                     total_n += window[:, lb:].numel()
     finally:
@@ -226,10 +229,11 @@ def _check_run_folder(run_dir: Path) -> None:
     """A clear line for a run folder that is a file, or whose data/ is (before the lock, which
     would say less)."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise UserInputError(f"{run_dir}: a file, not a run folder (make one with `inspire prepare SOURCE... --run DIR`)")
+        raise UserInputError(f"{run_dir}: a file, not a run folder (make one: inspire prepare SOURCE... --run DIR)")
     data = run_dir / "data"
     if data.exists() and not data.is_dir():
-        raise DatasetError(f"{data}: a file where the prepared-data folder should be; run `inspire prepare` into a new --run folder")
+        raise DatasetError(f"{data}: a file where the prepared-data folder should be; "
+                           "run `inspire prepare` into a new --run folder")
     if not run_dir.exists():
         raise DatasetError(f"{run_dir}: no prepared data (run `inspire prepare SOURCE... --run {run_dir}` first)")
 
@@ -274,9 +278,9 @@ def plot_metrics(metrics_path: Path, out: Path, *, baseline: float | None) -> No
     tr = [(r["step"], r["train_bits"]) for r in rows if "train_bits" in r]
     va = [(r["step"], r["val_bits"]) for r in rows if "val_bits" in r]
     if tr:
-        ax.plot(*zip(*tr), label="train", color="#4c72b0", lw=1)
+        ax.plot(*zip(*tr, strict=True), label="train", color="#4c72b0", lw=1)
     if va:
-        ax.plot(*zip(*va), "o-", label="validation", color="#dd8452", ms=3)
+        ax.plot(*zip(*va, strict=True), "o-", label="validation", color="#dd8452", ms=3)
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="gray", lw=1, label=f"memoryless {baseline:.2f}")
     ax.set_xlabel("step")
@@ -304,8 +308,8 @@ def render_previews(model: SampleRNN, out_dir: Path, *, cfg: TrainConfig, data: 
     gen = SampleRNN(model.cfg)  # a fresh copy: parametrized modules do not deep-copy
     gen.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
     gen.fold_weight_norm().eval()
-    blocks = sample.stream(gen, n_samples=n, temperature=torch.tensor(temps), seeds=[seed + i for i in range(len(temps))],
-                           block=PREVIEW_BLOCK)
+    seeds = [seed + i for i in range(len(temps))]
+    blocks = sample.stream(gen, n_samples=n, temperature=torch.tensor(temps), seeds=seeds, block=PREVIEW_BLOCK)
     parts = []
     while not stop():
         block = next(blocks, None) if tuner is None else tuner.run(lambda: next(blocks, None), units=PREVIEW_BLOCK)
@@ -316,7 +320,7 @@ def render_previews(model: SampleRNN, out_dir: Path, *, cfg: TrainConfig, data: 
         return []
     classes = torch.cat(parts, dim=1)
     paths = []
-    for temp, row in zip(temps, classes.numpy()):
+    for temp, row in zip(temps, classes.numpy(), strict=True):
         audio = dequantize(row, kind=data["quantization"], levels=data["levels"])
         paths.append(write_audio(out_dir / f"temperature-{temp:.2f}.wav", audio, data["sample_rate"]))
     return paths
@@ -423,17 +427,19 @@ def _fit_chunks(spec: RunSpec, prep: PreparedData, notes: list[str]) -> RunSpec:
             works = [p.name for p in PRESETS.values() if p.train.seq_len + p.model.lookback <= longest]
             hint = f"use --preset {works[0]}, or lower --seq-len" if works else "lower --seq-len and --frame-sizes"
             raise DatasetError(
-                f"{prep.run_dir}: the longest training stretch ({longest / sr:.3f} s) is shorter than one training window "
-                f"({(seq + lb) / sr:.3f} s: seq_len {seq} + {lb} samples of context): {hint}, or prepare longer audio"
+                f"{prep.run_dir}: the longest training stretch ({longest / sr:.3f} s) is shorter than one training "
+                f"window ({(seq + lb) / sr:.3f} s: seq_len {seq} + {lb} samples of context): {hint}, "
+                "or prepare longer audio"
             )
-        notes.append(f"chunks shortened from {chunk / sr:.2f} s to {fit / sr:.3f} s to fit the longest training stretch "
-            f"({longest / sr:.2f} s; each chunk also needs {lb} samples of context before it)")
+        notes.append(f"chunks shortened from {chunk / sr:.2f} s to {fit / sr:.3f} s to fit the longest training "
+                     f"stretch ({longest / sr:.2f} s; each chunk also needs {lb} samples of context before it)")
         spec = replace(spec, train=replace(spec.train, chunk_seconds=fit / sr))
         chunk = fit
     short = [n for n in lengths if n < chunk + lb]
     if short:
-        notes.append(f"warning: {len(short)} of {len(lengths)} training stretches ({sum(short) / sr:.1f} s of {sum(lengths) / sr:.1f} s) "
-            f"are shorter than a chunk ({(chunk + lb) / sr:.2f} s) and are not trained on: lower --chunk-seconds to use them")
+        notes.append(f"warning: {len(short)} of {len(lengths)} training stretches ({sum(short) / sr:.1f} s of "
+                     f"{sum(lengths) / sr:.1f} s) are shorter than a chunk ({(chunk + lb) / sr:.2f} s) and are not "
+                     "trained on: lower --chunk-seconds to use them")
     return spec
 
 
@@ -446,8 +452,8 @@ def _check_silence(prep: PreparedData, notes: list[str]) -> None:
         silent += int(np.count_nonzero(arr == sil))
         total += arr.size
     if total and silent >= SILENT_SHARE * total:
-        notes.append(f"warning: {100 * silent / total:.1f} % of the training audio in {prep.data_dir} is digital silence: "
-            "the model will learn silence; prepare audio with sound in it")
+        notes.append(f"warning: {100 * silent / total:.1f} % of the training audio in {prep.data_dir} is digital "
+                     "silence: the model will learn silence; prepare audio with sound in it")
 
 
 def _available_memory(dev: torch.device) -> int | None:
@@ -481,7 +487,8 @@ def _check_memory(spec: RunSpec, *, batch: int, dev: torch.device) -> None:
         with torch.device("meta"):  # shapes only: no memory
             n_params = sum(p.numel() for p in SampleRNN(m).parameters())
     except (RuntimeError, ValueError, OverflowError) as exc:
-        raise ConfigError(f"dim {m.dim}: a model this size cannot be built ({str(exc).splitlines()[0][:100]})") from None
+        first = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise ConfigError(f"dim {m.dim}: a model this size cannot be built ({first})") from None
     # Weights, gradients and Adam's two moments (fp32), and one step's largest activations: per
     # predicted sample the MLP's and the bottom tier's dim-wide vectors and the logits.
     need = 16 * n_params + 4 * batch * spec.train.seq_len * (6 * m.dim + 3 * m.levels)
@@ -587,21 +594,24 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
            max_minutes, device, restart, log_every, previews, progress, threads) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if dist.main else (lambda msg: None)
     prep = load_prepared(run_dir)
-    dev = pick_device(f"cuda:{dist.local_rank}" if dist.world > 1 and device in ("auto", "cuda") and torch.cuda.is_available() else device)
+    one_gpu_each = dist.world > 1 and device in ("auto", "cuda") and torch.cuda.is_available()
+    dev = pick_device(f"cuda:{dist.local_rank}" if one_gpu_each else device)
     if dist.world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
 
     # Everything is checked before anything is moved or written.
     notes: list[str] = []  # said once everything has been checked
     resume = None if restart else checkpoint.find_resume(run_dir, log=notes.append)
-    spec = _resolve_spec(run_dir, prep, resume, preset=preset, model_overrides=model_overrides, train_overrides=train_overrides)
+    spec = _resolve_spec(run_dir, prep, resume, preset=preset, model_overrides=model_overrides,
+                         train_overrides=train_overrides)
     if spec.train.batch_size % dist.world:
         raise ConfigError(f"batch_size {spec.train.batch_size} must be divisible by the {dist.world} processes")
     if spec.train.lr_decay == "cosine" and max_steps is None:
         raise ConfigError("lr_decay cosine needs --max-steps (the schedule's length)")
     spec = _fit_chunks(spec, prep, notes)
     sr, lb = prep.settings.sample_rate, spec.model.lookback
-    plan = ChunkPlan(prep, chunk_len=_chunk_len(spec, sr), lookback=lb, batch_size=spec.train.batch_size, seed=spec.train.seed)
+    plan = ChunkPlan(prep, chunk_len=_chunk_len(spec, sr), lookback=lb, batch_size=spec.train.batch_size,
+                     seed=spec.train.seed)
     val = validation_pieces(prep, chunk_len=plan.chunk_len, seq_len=spec.train.seq_len, lookback=lb,
                             max_samples=int(min(spec.train.val_seconds * sr, 2**62)))
     _check_memory(spec, batch=spec.train.batch_size // dist.world, dev=dev)
@@ -615,8 +625,9 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
         attic = _move_aside(run_dir)
         if attic:
             log(f"restart: the previous run's checkpoints and metrics are kept in {attic}")
-    if dist.main and checkpoint.checkpoint_dir(run_dir).is_dir():
-        for stale in checkpoint.checkpoint_dir(run_dir).glob(".*.tmp*"):  # half-written files of a process killed mid-save
+    cdir = checkpoint.checkpoint_dir(run_dir)
+    if dist.main and cdir.is_dir():
+        for stale in cdir.glob(".*.tmp*"):  # half-written files of a process killed mid-save
             stale.unlink(missing_ok=True)
     dist.barrier()
 
@@ -649,20 +660,21 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
     if dev.type == "cpu":
         counts = [threads] if threads else [torch.get_num_threads()] if dist.world > 1 else threads_mod.candidates()
         tuners = [threads_mod.Tuner(counts) for _ in range(3)]
-    session = _Session(run_dir, spec, plan, val, memoryless_bits(val, lookback=lb, levels=spec.model.levels) if val else None,
-                       dev, dist, max_steps, time.monotonic() + max_minutes * 60 if max_minutes else None, log_every,
+    baseline = memoryless_bits(val, lookback=lb, levels=spec.model.levels) if val else None
+    deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
+    session = _Session(run_dir, spec, plan, val, baseline, dev, dist, max_steps, deadline, log_every,
                        previews and spec.train.preview_seconds > 0, log, *tuners)
     try:
         last_val, reason = _loop(session, model, opt, state, flag, progress=progress)
     except (RuntimeError, MemoryError) as exc:
         raise (_out_of_memory(exc, spec, dev) or exc) from exc
     if dist.main:
-        cdir = checkpoint.checkpoint_dir(run_dir)
         log(f"stopped at step {state.step} ({reason}); run `inspire train {run_dir}` to continue")
         print(f"last checkpoint: {cdir / 'last.pt'}")
         if (cdir / "best.pt").exists():
             best = state.best_val_bits
-            print(f"best checkpoint: {cdir / 'best.pt'}" + (f" (validation {best:.3f} bits/sample)" if best is not None else ""))
+            said = f" (validation {best:.3f} bits/sample)" if best is not None else ""
+            print(f"best checkpoint: {cdir / 'best.pt'}{said}")
         if last_val is not None:
             print(f"validation: {last_val:.3f} bits/sample; memoryless baseline {session.baseline:.3f}")
     return 0
@@ -685,12 +697,13 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[s.dev.index] if s.dev.type == "cuda" else None, find_unused_parameters=True
         )
-    metrics_f = open(s.run_dir / "metrics.jsonl", "a", encoding="utf-8") if dist.main else None  # noqa: SIM115 (closed below)
+    metrics_f = open(s.run_dir / "metrics.jsonl", "a", encoding="utf-8") if dist.main else None  # closed below
     bar = None
     if progress and dist.main:
         from tqdm import tqdm
 
-        bar = tqdm(total=(s.max_steps - state.step) if s.max_steps else None, unit="step", file=sys.stderr, dynamic_ncols=True)
+        total = (s.max_steps - state.step) if s.max_steps else None
+        bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
     session_start, elapsed0 = time.monotonic(), state.elapsed_s
     x_chunk = None
     log_nats, log_n, log_t, log_samples = 0.0, 0, time.monotonic(), 0
@@ -731,14 +744,13 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
             log_n += 1
             log_samples += x[:, lb:].numel() * dist.world
 
-            # Decide together whether to stop, so every process saves the same step.
-            want = flag.reason or (
-                "max-steps" if s.max_steps is not None and state.step >= s.max_steps else
-                "max-minutes" if s.deadline is not None and time.monotonic() >= s.deadline else None
-            )
-            stopping = dist.any(want is not None)
-            reason = want or reason or ("another process stopped" if stopping else None)
-            signalled = flag.reason is not None
+            # Decide together whether to stop, and whether a signal asked (then validation and previews
+            # are skipped), so every process saves the same step and meets the same barriers.
+            limit = ("max-steps" if s.max_steps is not None and state.step >= s.max_steps else
+                     "max-minutes" if s.deadline is not None and time.monotonic() >= s.deadline else None)
+            agreed = dist.max(2 if flag.reason else 1 if limit else 0)
+            stopping, signalled = agreed > 0, agreed == 2
+            reason = flag.reason or limit or reason or ("another process stopped" if stopping else None)
             do_ckpt = stopping or state.step % t.checkpoint_every == 0
             do_val = bool(s.val) and (do_ckpt or state.step % t.val_every == 0) and not signalled
             row = None

@@ -1,4 +1,5 @@
-"""How tests/data/release-0.1/ was written: `PYTHONPATH=src python tests/data/release-0.1/make.py tests/data/release-0.1`
+"""How tests/data/release-0.1/ was written:
+    PYTHONPATH=src python tests/data/release-0.1/make.py tests/data/release-0.1
 at inspire 0.1.0 (commit 0a2510c). Kept as a record; rerunning it with later code would write a later format."""
 import shutil
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import sine, write  # noqa: E402
+
 from inspire.audio.dataset import PrepareSettings, prepare
 from inspire.samplernn.train import train
 
