@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import melody, write
 
+from conftest import melody, write
 from inspire.audio.dataset import PrepareSettings, load_prepared, prepare
 from inspire.cli import main
 from inspire.errors import CheckpointError, ConfigError, DatasetError, DiskFullError, UserInputError
@@ -193,6 +193,7 @@ def _cli_train(run, *extra):
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(run):
     proc = _cli_train(run, "--checkpoint-every=100000", "--val-every=100000", "--no-previews")
     deadline = time.time() + 60
@@ -207,6 +208,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(run):
     assert step >= 1 and step == _metrics(run)[-1]["step"]
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_kill_9_at_any_moment(run):
     """Kill the trainer at several moments while it checkpoints every step; last.pt always loads."""
     last = run / "checkpoints/last.pt"
@@ -245,6 +247,7 @@ def _last_step(run):
         return 0
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_match_one_process_and_resume_under_one(run, album, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
@@ -327,12 +330,15 @@ def test_payload_and_restore_round_trip_a_training_state(tmp_path):
     fresh = SampleRNN(spec.model)
     fresh_opt = torch.optim.Adam(fresh.parameters())
     back = checkpoint.restore(ck, model=fresh, optimizer=fresh_opt, path=path)
-    assert (back.step, back.epoch, back.batch, back.window, back.best_val_bits, back.elapsed_s) == (7, 1, 3, 2, 4.5, 12.5)
+    assert (back.step, back.epoch, back.batch, back.window) == (7, 1, 3, 2)
+    assert (back.best_val_bits, back.elapsed_s) == (4.5, 12.5)
     assert all(torch.equal(a, b) for a, b in zip(back.carry, state.carry, strict=True))
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True))
+    weights = zip(fresh.state_dict().values(), model.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in weights)
     assert fresh_opt.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        checkpoint.restore({k: v for k, v in ck.items() if k != "position"}, model=fresh, optimizer=fresh_opt, path=path)
+        no_position = {k: v for k, v in ck.items() if k != "position"}
+        checkpoint.restore(no_position, model=fresh, optimizer=fresh_opt, path=path)
 
 
 # ----------------------------------------------------------------------------- runs that met trouble
