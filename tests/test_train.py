@@ -280,6 +280,7 @@ RELEASE_TRAIN = {"batch_size": "2", "seq_len": "16", "chunk_seconds": "0.25", "v
                  "checkpoint_every": "100", "preview_seconds": "0"}
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_release_0_1_loads_and_continues_exactly(album, tmp_path):
     """tests/data/release-0.1 was written by inspire 0.1.0 (make.py there): mid-chunk, with carried state."""
     old = RELEASE / "step-00000003.pt"
@@ -344,6 +345,7 @@ def test_payload_and_restore_round_trip_a_training_state(tmp_path):
 # ----------------------------------------------------------------------------- runs that met trouble
 
 
+@pytest.mark.slow
 def test_two_trains_on_one_run_the_second_is_refused(run, capsys):
     proc = _cli_train(run, "--checkpoint-every=100000", "--val-every=100000", "--no-previews", "--max-steps=100000",
                       "--log-every=1")
@@ -364,6 +366,7 @@ def test_two_trains_on_one_run_the_second_is_refused(run, capsys):
     assert checkpoint.load(run / "checkpoints/last.pt")["step"] == steps[-1]
 
 
+@pytest.mark.slow
 def test_without_last_and_best_it_continues_from_the_newest_step_file(run, capsys):
     _train(run, max_steps=9, previews=False)  # keeps step files 8 and 9
     (run / "checkpoints/last.pt").unlink()
@@ -380,6 +383,7 @@ def test_without_last_and_best_it_continues_from_the_newest_step_file(run, capsy
     assert ck["step"] == 10 and ck["model_config"]["dim"] == 16
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_model_is_refused_naming_both(run, album, tmp_path):
     _train(run, max_steps=2, previews=False)
     other = tmp_path / "other"
@@ -410,6 +414,7 @@ def test_a_restart_whose_settings_fail_moves_nothing(run):
 
 
 
+@pytest.mark.slow
 def test_bad_values_and_folders_are_one_line_in_a_subprocess(run, tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
@@ -483,6 +488,7 @@ def test_eight_second_files_train_with_the_default_preset(tmp_path, capsys):
               progress=False, previews=False)
 
 
+@pytest.mark.slow
 def test_sigterm_while_previews_render_stops_without_finishing_them(run):
     """The signal lands while step 1's previews render (long ones): they are abandoned, the next
     step is saved, and no validation runs after the signal."""
