@@ -8,7 +8,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import sine, write  # noqa: E402
-
 from inspire.audio.dataset import PrepareSettings, prepare
 from inspire.samplernn.train import train
 
