@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from inspire.audio.quantize import silence_level
 from inspire.samplernn.model import SampleRNN
 from inspire.samplernn.sample import NOISE_BLOCK, FastStepper, sample_logits
 
@@ -206,6 +207,7 @@ class Engine:
         self.model = model
         self.cfg = model.cfg
         self.lookback, self.levels = model.lookback, model.cfg.levels
+        self.silence = silence_level(levels=self.levels)  # the class of 0.0, for both quantization kinds
         if self.backend == "numba":
             if layout is not None and layout.precision != precision:
                 raise ValueError(f"layout is {layout.precision}, engine asked for {precision}")
@@ -225,7 +227,7 @@ class Engine:
         """Silence and the learned initial state, frames aligned (t = 0)."""
         b, lb = self.streams, self.lookback
         self.t = 0
-        self.history = np.full((b, lb), self.levels // 2, np.int64)
+        self.history = np.full((b, lb), self.silence, np.int64)
         if self.backend == "numba":
             lay = self.layout
             n_tiers, layers, dim = len(lay.h0), self.cfg.rnn_layers, self.cfg.dim
@@ -268,7 +270,7 @@ class Engine:
             raise ValueError(f"prime has {x.shape[0]} rows for {self.streams} streams")
         lb = self.lookback
         if x.shape[1] < lb:
-            x = np.concatenate([np.full((self.streams, lb - x.shape[1]), self.levels // 2, np.int64), x], axis=1)
+            x = np.concatenate([np.full((self.streams, lb - x.shape[1]), self.silence, np.int64), x], axis=1)
         usable = (x.shape[1] - lb) // lb * lb
         x = np.array(x[:, x.shape[1] - usable - lb :], dtype=np.int64, order="C")  # a writable copy
         self.reset()
