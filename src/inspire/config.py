@@ -13,6 +13,9 @@ from typing import Any
 
 from inspire.errors import ConfigError
 
+NO_LABEL = "none"  # the steering word for "no label" (row 0 of every label table)
+LABEL_BY = ("none", "track", "folder")  # or the path of a CSV file of sections (file,start,end,label)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -30,6 +33,10 @@ class ModelConfig:
     rnn_layers: int = 1  # stacked RNN layers per frame-level tier
     levels: int = 256  # quantization classes (softmax size); must match the prepared data
     weight_norm: bool = True  # on every linear layer (folded away for generation)
+    # Names of the labels the model is conditioned on (set from the data by `inspire train
+    # --label-by`; empty: an unconditional model, as every model before labels existed). Each
+    # frame-level tier learns one vector per label plus one for "no label" (row 0).
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_sizes", tuple(int(f) for f in self.frame_sizes))
@@ -45,6 +52,19 @@ class ModelConfig:
             raise ConfigError(f"rnn_layers must be between 1 and 8, got {self.rnn_layers}")
         if not 2 <= self.levels <= 65536:
             raise ConfigError(f"levels must be between 2 and 65536, got {self.levels}")
+        object.__setattr__(self, "labels", tuple(str(v) for v in self.labels))
+        for name in self.labels:
+            if not name or name != name.strip():
+                raise ConfigError(f"label names must be non-empty without surrounding spaces, got {name!r}")
+            if name.lower() == NO_LABEL:
+                raise ConfigError(f"the label name {name!r} is reserved for 'no label'")
+        if len(set(self.labels)) != len(self.labels):
+            raise ConfigError(f"label names must be unique, got {', '.join(self.labels)}")
+
+    @property
+    def label_rows(self) -> int:
+        """Rows of each tier's label table: "no label" (row 0) and one per label; 0 without labels."""
+        return len(self.labels) + 1 if self.labels else 0
 
     @property
     def tiers(self) -> int:
@@ -82,6 +102,8 @@ class TrainConfig:
     preview_temperatures: tuple[float, ...] = (0.8, 0.95, 1.1)  # one preview per temperature
     autocast: str = "off"  # "off" or "bf16" (mixed precision; measure before use)
     seed: int = 0
+    label_by: str = "none"  # what each chunk is labelled with: none, track, folder, or a CSV file of sections
+    unlabelled_share: float = 0.2  # share of labelled chunks trained with "no label" (keeps unsteered generation)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preview_temperatures", tuple(float(t) for t in self.preview_temperatures))
@@ -99,6 +121,9 @@ class TrainConfig:
             (self.preview_seconds >= 0, f"preview_seconds must be >= 0, got {self.preview_seconds}"),
             (all(t > 0 for t in self.preview_temperatures), f"preview temperatures must be > 0, got {self.preview_temperatures}"),
             (self.autocast in ("off", "bf16"), f"autocast must be 'off' or 'bf16', got {self.autocast!r}"),
+            (self.label_by in LABEL_BY or self.label_by.lower().endswith(".csv"),
+             f"label_by must be none, track, folder or a .csv file of sections, got {self.label_by!r}"),
+            (0.0 <= self.unlabelled_share < 1.0, f"unlabelled_share must be in [0, 1), got {self.unlabelled_share}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -174,6 +199,8 @@ def parse_field(cls, name: str, text: str) -> Any:
     typ = str(f.type)
     try:
         if typ.startswith("tuple"):
+            if "str" in typ:
+                return tuple(v.strip() for v in str(text).split(",") if v.strip())
             inner = float if "float" in typ else int
             return tuple(inner(v) for v in str(text).replace(" ", "").split(",") if v)
         if typ == "bool":

@@ -11,7 +11,7 @@ from dataclasses import fields
 from inspire.config import PRESETS, ModelConfig, TrainConfig
 
 # Fields set from the prepared data, not by hand.
-_FROM_DATA = {"levels"}
+_FROM_DATA = {"levels", "labels"}
 
 
 def _flag(name: str) -> str:

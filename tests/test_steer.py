@@ -1,0 +1,260 @@
+"""Steering: labelled models (step == forward with labels moving mid-window, fast == reference,
+morphs are embedding interpolations), guidance, the period stepper, and old configs unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from inspire import config
+from inspire.config import ModelConfig
+from inspire.errors import ConfigError
+from inspire.samplernn import graph, sample
+from inspire.samplernn.model import SampleRNN
+
+LABELS = ("pads", "drums", "voice")
+CONFIGS = [
+    ModelConfig(frame_sizes=(4, 2), dim=16, levels=32, labels=LABELS),
+    ModelConfig(frame_sizes=(2, 2, 2), dim=16, levels=32, rnn="lstm", rnn_layers=2, labels=LABELS[:2]),
+]
+IDS = ["gru-3tier", "lstm-4tier"]
+
+
+def _model(cfg=CONFIGS[0], seed=0, fold=True):
+    torch.manual_seed(seed)
+    m = SampleRNN(cfg).eval()
+    with torch.no_grad():  # label tables start at zero (no effect): give them some
+        for tier in m.tiers:
+            tier.label_table.normal_(0, 1.0)
+    return m.fold_weight_norm() if fold else m
+
+
+def _morph(b: int, rows: int, a: int, z: int, length: int):
+    """A label function: weights moving linearly from row a to row z over `length` samples."""
+    def labels(positions):
+        alpha = (positions.float() / length).clamp(0, 1)  # (m,)
+        w = torch.zeros(b, positions.numel(), rows)
+        w[:, :, a] += 1 - alpha
+        w[:, :, z] += alpha
+        return w
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+def test_configs_without_labels_load_unchanged():
+    old = config.to_dict(ModelConfig(frame_sizes=(4,), dim=16, levels=32))
+    del old["labels"]  # a config written before labels existed
+    cfg = config.from_dict(ModelConfig, old)
+    assert cfg.labels == () and cfg.label_rows == 0
+    m = SampleRNN(cfg)
+    assert not any("label" in k for k in m.state_dict())
+    train = config.to_dict(config.TrainConfig())
+    del train["label_by"], train["unlabelled_share"]
+    assert config.from_dict(config.TrainConfig, train).label_by == "none"
+
+
+def test_labelled_config_round_trips_and_checks_names():
+    cfg = CONFIGS[0]
+    assert config.from_dict(ModelConfig, config.to_dict(cfg)) == cfg
+    assert cfg.label_rows == 4
+    with pytest.raises(ConfigError, match="reserved"):
+        ModelConfig(labels=("a", "None"))
+    with pytest.raises(ConfigError, match="unique"):
+        ModelConfig(labels=("a", "a"))
+    with pytest.raises(ConfigError, match="label_by"):
+        config.TrainConfig(label_by="tracks")
+    with pytest.raises(ConfigError, match="unlabelled_share"):
+        config.TrainConfig(unlabelled_share=1.0)
+    assert config.TrainConfig(label_by="sections.csv").label_by == "sections.csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+def test_step_equals_forward_with_labels_moving_mid_window(cfg):
+    m = _model(cfg, fold=False)
+    lb, b, t_len = m.lookback, 3, 4 * m.lookback
+    x = torch.randint(0, cfg.levels, (b, lb + 2 * t_len))
+    rows = torch.randint(0, cfg.label_rows, (b, 2 * t_len))  # a new label at arbitrary samples
+    weights = torch.softmax(torch.randn(b, 2 * t_len, cfg.label_rows), -1)  # and arbitrary mixes
+    fast = sample.FastStepper(m)
+    with torch.no_grad():
+        for labels in (rows, weights):
+            a, st = m(x[:, : lb + t_len], labels=labels[:, :t_len])
+            c, _ = m(x[:, t_len:], st, labels=labels[:, t_len:])
+            ref = torch.cat([a, c], 1)
+            s_slow, s_fast, slow, quick = m.start(b), fast.start(b), [], []
+            for t in range(2 * t_len):
+                l1, s_slow = m.step(x[:, t : t + lb], s_slow, labels[:, t])
+                l2, s_fast = fast.step(x[:, t : t + lb], s_fast, labels[:, t])
+                slow.append(l1)
+                quick.append(l2)
+            torch.testing.assert_close(torch.stack(slow, 1), ref, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(torch.stack(quick, 1), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_labels_change_predictions_and_none_is_row_zero():
+    m = _model()
+    x = torch.randint(0, 32, (2, m.lookback + 4 * m.lookback))
+    with torch.no_grad():
+        plain, _ = m(x)
+        row0, _ = m(x, labels=torch.zeros(2, dtype=torch.long))
+        onehot, _ = m(x, labels=F.one_hot(torch.zeros(2, dtype=torch.long), 4).float())
+        drums, _ = m(x, labels=torch.tensor([2, 2]))
+    assert torch.equal(plain, row0)
+    torch.testing.assert_close(onehot, row0)
+    assert not torch.allclose(drums, plain, atol=1e-3)
+
+
+def test_a_morph_is_an_interpolation_of_embeddings():
+    m = _model()
+    w = torch.tensor([[0.0, 0.25, 0.75, 0.0]])
+    for tier in m.tiers:
+        mixed = tier.label_bias(w)
+        want = 0.25 * tier.label_table[1] + 0.75 * tier.label_table[2]
+        torch.testing.assert_close(mixed[0], want)
+
+
+def test_a_model_without_labels_refuses_them():
+    m = SampleRNN(ModelConfig(frame_sizes=(4,), dim=16, levels=32)).eval()
+    x = torch.randint(0, 32, (1, m.lookback * 3))
+    with pytest.raises(ValueError, match="without labels"):
+        m(x, labels=torch.zeros(1, dtype=torch.long))
+    with pytest.raises(ValueError, match="without labels"):
+        sample.generate(m, n_samples=8, temperature=torch.ones(1), seeds=[0], labels=torch.zeros(1, dtype=torch.long))
+    with pytest.raises(ValueError, match="needs a model trained with labels"):
+        sample.generate(m, n_samples=8, temperature=torch.ones(1), seeds=[0], guidance=2.0)
+
+
+def test_a_tiny_model_learns_what_its_labels_mean():
+    """Two 'tracks' (a slow and a fast sine) under two labels: after a little training the right
+    label predicts each better than the wrong one, and "no label" sits in between."""
+    torch.manual_seed(5)
+    cfg = ModelConfig(frame_sizes=(4,), dim=32, levels=16, labels=("slow", "fast"))
+    m = SampleRNN(cfg)
+    opt = torch.optim.Adam(m.parameters(), lr=5e-3)
+    t = torch.arange(m.lookback + 256).float()
+    phase = torch.rand(8, 1) * 6.28
+    slow = ((torch.sin(t * 0.05 + phase[:4]) + 1) * 7.5).round().long()
+    fast = ((torch.sin(t * 0.9 + phase[4:]) + 1) * 7.5).round().long()
+    x, rows = torch.cat([slow, fast]), torch.tensor([1] * 4 + [2] * 4)
+    for i in range(80):
+        lab = rows if i % 5 else torch.zeros_like(rows)  # a share trains with "no label"
+        logits, _ = m(x, labels=lab)
+        loss = F.cross_entropy(logits.reshape(-1, 16), x[:, m.lookback :].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def nll(lab):
+        with torch.no_grad():
+            logits, _ = m(x, labels=lab)
+        return F.cross_entropy(logits.reshape(-1, 16), x[:, m.lookback :].reshape(-1)).item()
+
+    right, wrong, none = nll(rows), nll(3 - rows), nll(torch.zeros_like(rows))
+    assert right < none < wrong
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+
+def test_steered_stream_is_model_step_with_those_labels():
+    m = _model()
+    b, n, lb = 2, 150, m.lookback
+    morph = _morph(b, 4, 1, 3, n)
+    kw = dict(n_samples=n, temperature=torch.ones(b), seeds=[1, 2], labels=morph)
+    got = sample.generate(m, **kw)
+    assert torch.equal(sample.generate(m, fast=False, **kw), got)
+    assert torch.equal(torch.cat(list(sample.stream(m, block=37, **kw)), 1), got)  # blocks off the frame grid
+    # By hand: model.step with the morph's weights, the same uniforms.
+    noise, hist, state, out = sample.StreamNoise([1, 2], torch.device("cpu")), torch.full((b, lb), 16), m.start(b), []
+    with torch.no_grad():
+        for t in range(n):
+            logits, state = m.step(hist[:, -lb:], state, morph(torch.tensor([t]))[:, 0])
+            nxt = sample.sample_logits(logits, torch.ones(b), noise.next())
+            out.append(nxt)
+            hist = torch.cat([hist, nxt[:, None]], 1)
+    assert torch.equal(torch.stack(out, 1), got)
+    # Constant labels: rows and their one-hot weights are the same thing; other labels differ.
+    rows = sample.generate(m, n_samples=n, temperature=torch.ones(b), seeds=[1, 2], labels=torch.tensor([2, 2]))
+    onehot = sample.generate(m, n_samples=n, temperature=torch.ones(b), seeds=[1, 2],
+                             labels=F.one_hot(torch.tensor([2, 2]), 4).float())
+    assert torch.equal(rows, onehot)
+    assert not torch.equal(rows, sample.generate(m, n_samples=n, temperature=torch.ones(b), seeds=[1, 2]))
+
+
+def test_guide_mixes_log_probabilities():
+    logits = torch.randn(6, 10)
+    lc, lu = torch.log_softmax(logits[:3], -1), torch.log_softmax(logits[3:], -1)
+    torch.testing.assert_close(sample.guide(logits, 1.0), lc)
+    torch.testing.assert_close(sample.guide(logits, 0.0), lu)
+    torch.testing.assert_close(sample.guide(logits, 3.0), lu + 3.0 * (lc - lu))
+
+
+def test_guidance_one_is_steering_and_zero_is_unsteered():
+    m = _model()
+    kw = dict(n_samples=120, temperature=torch.ones(2), seeds=[3, 4])
+    steered = sample.generate(m, labels=torch.tensor([1, 3]), **kw)
+    plain = sample.generate(m, **kw)
+    assert torch.equal(sample.generate(m, labels=torch.tensor([1, 3]), guidance=1.0, **kw), steered)
+    assert torch.equal(sample.generate(m, labels=torch.tensor([1, 3]), guidance=0.0, **kw), plain)
+    strong = sample.generate(m, labels=torch.tensor([1, 3]), guidance=4.0, **kw)
+    assert not torch.equal(strong, steered)
+    with pytest.raises(ValueError, match=r"guidance weight must be in \[0, 10\]"):
+        sample.generate(m, labels=torch.tensor([1, 3]), guidance=11.0, **kw)
+
+
+def test_guided_priming_primes_both_halves():
+    m = _model()
+    lb = m.lookback
+    prime = torch.randint(0, 32, (2, 5 * lb))
+    lab = torch.tensor([1, 2])
+    h, guided = sample.prime_state(m, prime, lab, guided=True)
+    h1, cond = sample.prime_state(m, prime, lab)
+    h0, uncond = sample.prime_state(m, prime)
+    assert torch.equal(h, h1) and torch.equal(h, h0) and h.shape == (2, lb)
+    for g, c, u in zip(guided.hidden, cond.hidden, uncond.hidden):
+        torch.testing.assert_close(g, torch.cat([c, u], dim=-2))
+    # Priming with labels equals stepping model.step through the prime with them.
+    with torch.no_grad():
+        state = m.start(2)
+        for t in range(prime.shape[1] - lb):
+            _, state = m.step(prime[:, t : t + lb], state, lab)
+    for a, b in zip(cond.hidden, state.hidden):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    kw = dict(n_samples=50, temperature=torch.ones(2), seeds=[5, 6], history=h, labels=lab)
+    assert sample.generate(m, state=guided, guidance=2.0, **kw).shape == (2, 50)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("guidance", [None, 2.5])
+def test_period_stepper_equals_stream_with_steering(cfg, guidance):
+    m = _model(cfg)
+    b = 3
+    kw = dict(n_samples=203, temperature=torch.full((b,), 0.9), seeds=[3, 1, 4], block=64, guidance=guidance,
+              labels=_morph(b, cfg.label_rows, 1, cfg.label_rows - 1, 203))
+    want = torch.cat(list(sample.stream(m, **kw)), dim=1)
+    got = torch.cat(list(graph.stream(m, graph=False, **kw)), dim=1)
+    assert torch.equal(got, want)
+    const = dict(kw, labels=torch.tensor([1, 0, 2]))
+    assert torch.equal(torch.cat(list(graph.stream(m, graph=False, **const)), 1),
+                       torch.cat(list(sample.stream(m, **const)), 1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
+def test_cuda_graph_with_steering_and_guidance_equals_eager():
+    m = _model().to("cuda")
+    b = 4
+    labels = _morph(b, 4, 1, 2, 300)
+    kw = dict(n_samples=300, temperature=torch.ones(b, device="cuda"), seeds=[1, 2, 3, 4], block=128, guidance=2.0,
+              labels=lambda p: labels(p.cpu()).cuda())
+    eager = torch.cat(list(graph.stream(m, graph=False, **kw)), dim=1)
+    captured = torch.cat(list(graph.stream(m, graph=True, **kw)), dim=1)
+    assert torch.equal(captured, eager)
