@@ -3,13 +3,14 @@ morphs are embedding interpolations), guidance, the period stepper, and old conf
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from inspire import config
+from inspire import config, schedule
 from inspire.config import ModelConfig
-from inspire.errors import ConfigError
+from inspire.errors import ConfigError, UserInputError
 from inspire.samplernn import graph, sample
 from inspire.samplernn.model import SampleRNN
 
@@ -19,6 +20,7 @@ CONFIGS = [
     ModelConfig(frame_sizes=(2, 2, 2), dim=16, levels=32, rnn="lstm", rnn_layers=2, labels=LABELS[:2]),
 ]
 IDS = ["gru-3tier", "lstm-4tier"]
+SR = 1000
 
 
 def _model(cfg=CONFIGS[0], seed=0, fold=True):
@@ -258,3 +260,73 @@ def test_cuda_graph_with_steering_and_guidance_equals_eager():
     eager = torch.cat(list(graph.stream(m, graph=False, **kw)), dim=1)
     captured = torch.cat(list(graph.stream(m, graph=True, **kw)), dim=1)
     assert torch.equal(captured, eager)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steering curves (inspire.schedule)
+
+NAMES = ("nebula", "through-space", "live, take 2")
+
+
+def _rows_at(steer, t_s, clip_s):
+    return steer.weights(np.asarray(t_s), clip_s, steer.rows(NAMES), len(NAMES) + 1)
+
+
+def test_steer_forms():
+    s = schedule.parse_steer("nebula")
+    np.testing.assert_array_equal(_rows_at(s, [0, 5, 100], 10), [[0, 1, 0, 0]] * 3)
+    morph = schedule.parse_steer("nebula:through-space")
+    w = _rows_at(morph, [0, 2.5, 10], 10)
+    np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.75, 0.25, 0], [0, 0, 1, 0]])
+    bp = schedule.parse_steer("0s:nebula,20s:through-space,45s:none")
+    w = _rows_at(bp, [0, 10, 20, 32.5, 45, 60], 30)  # seconds hold beyond the clip's length
+    np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 1, 0], [0.5, 0, 0.5, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
+    frac = schedule.parse_steer('0.25:nebula,0.75:"live, take 2"')
+    w = _rows_at(frac, [0, 3, 4, 5, 8], 8)
+    np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.75, 0, 0.25], [0, 0.5, 0, 0.5], [0, 0.25, 0, 0.75], [0, 0, 0, 1]])
+    assert schedule.parse_steer("NEBULA:None").bind(NAMES).labels == ("nebula", "none")
+    assert schedule.parse_steer("20s:nebula").unit == "seconds"  # one breakpoint, not a morph from "20s"
+
+
+def test_steer_resolved_form_reproduces_every_sample():
+    for spec, n in [("nebula", 10), ("nebula:through-space", 333), ("0s:nebula,0.1s:none,0.3s:through-space", 500),
+                    ("0.2:nebula,0.6:through-space", 101)]:
+        s = schedule.parse_steer(spec).bind(NAMES)
+        r = s.resolved(n, SR)
+        assert r["spec"] == spec and r["times_s"][0] == 0.0 and len(r["times_s"]) == len(r["mixes"])
+        t = np.arange(n) / SR
+        labels = sorted({k for m in r["mixes"] for k in m})
+        points = np.array([[m.get(k, 0.0) for k in labels] for m in r["mixes"]])
+        got = np.stack([np.interp(t, r["times_s"], points[:, j]) for j in range(len(labels))], 1)
+        full = s.weights(t, (n - 1) / SR, s.rows(NAMES), len(NAMES) + 1)
+        want = full[:, [0 if k == "none" else 1 + NAMES.index(k) for k in labels]]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    r = schedule.parse_steer("a:b").resolved(11, 10, offset_s=0.5)
+    assert r["times_s"] == [0.5, 1.5] and r["mixes"] == [{"a": 1.0}, {"b": 1.0}]
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("", "empty"),
+        ("a:b:c", "morph is FROM:TO"),
+        ("0:a,0.5", "breakpoint"),
+        ("0:a,1.5:b", "beyond"),
+        ("0.5:a,0.2:b", "increase"),
+        ("0:a,2s:b", "mixes"),
+        ('"a', "not closed"),
+        ("0:a,0.5:", "not a label"),
+        ("0s:a,xs:b", "breakpoint"),
+    ],
+)
+def test_bad_steer_specs_are_clear_errors(spec, words):
+    with pytest.raises(UserInputError) as e:
+        schedule.parse_steer(spec)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_label_lists_the_known_ones():
+    with pytest.raises(UserInputError, match=r"unknown label 'nebul'; the model knows: nebula, through-space, live, take 2"):
+        schedule.parse_steer("nebul").bind(NAMES)
+    with pytest.raises(UserInputError, match="trained without labels"):
+        schedule.parse_steer("nebula").bind(())
