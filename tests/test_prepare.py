@@ -1,18 +1,25 @@
+import builtins
+import errno
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
+from conftest import melody, sine, write
 
-from conftest import sine, write
+from inspire.audio import dataset, synth
 from inspire.audio import io as audio
-from inspire.audio import synth
-from inspire.cli import main
-from inspire.audio.dataset import PrepareSettings, load_prepared, prepare
-from inspire.errors import DatasetError
+from inspire.audio.dataset import PrepareSettings, condition, load_prepared, prepare
 from inspire.audio.quantize import dequantize, max_error, quantize
+from inspire.cli import main
+from inspire.errors import DatasetError, DiskFullError
 
 
 def _dominant_hz(x, sr):
@@ -214,6 +221,350 @@ def test_normalize_none_keeps_each_tracks_level(tmp_path):
         prep = load_prepared(tmp_path / mode)
         peaks[mode] = {t.name: float(np.abs(prep.audio(t)).max()) for t in prep.tracks}
     assert peaks["peak"]["loud"] == pytest.approx(peaks["peak"]["quiet"], rel=0.05)  # both brought up
-    assert peaks["none"]["quiet"] == pytest.approx(0.1, rel=0.05) and peaks["none"]["loud"] == pytest.approx(0.8, rel=0.05)
+    assert peaks["none"]["quiet"] == pytest.approx(0.1, rel=0.05)
+    assert peaks["none"]["loud"] == pytest.approx(0.8, rel=0.05)
     with pytest.raises(DatasetError, match="normalize none \\(asked peak\\)"):
         prepare([tmp_path / "src"], tmp_path / "none", PrepareSettings(), progress=False)
+
+
+# ----------------------------------------------------------------------------- hardening
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, timeout=120, **kw):
+    """`inspire ARGS` in a fresh process: what a person at a terminal would see."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "inspire", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _settings_cases():
+    return [PrepareSettings(), PrepareSettings(quantization="linear", levels=1024), PrepareSettings(normalize="none")]
+
+
+@pytest.mark.parametrize("settings", _settings_cases(), ids=["mu-law", "linear-1024", "no-normalize"])
+def test_streamed_prepare_equals_in_memory_conditioning(tmp_path, monkeypatch, settings):
+    # 44.1 kHz stereo with DC and a lone click: resampling, channel mix, DC removal and the robust
+    # peak all matter. Small scratch blocks so every pass crosses many block boundaries.
+    monkeypatch.setattr(dataset, "SCRATCH_BLOCK", 4099)
+    x = np.stack([melody(6.0, 1, sr=44100), melody(6.0, 2, sr=44100)], axis=1) + 0.02
+    x[1000, 0] = 0.99
+    src = write(tmp_path / "m.flac", x, 44100, subtype="PCM_24")
+    prepare([src], tmp_path / "run", settings, progress=False)
+    prep = load_prepared(tmp_path / "run")
+    (track,) = prep.tracks
+    audio_in_memory, _ = audio.read_audio(src, sample_rate=settings.sample_rate)
+    expected = condition(audio_in_memory, settings)
+    streamed = np.asarray(prep.array(track))
+    assert streamed.dtype == expected.dtype and streamed.shape == expected.shape == (track.samples,)
+    # Equal to the last bit here; allow a class of rounding on a few samples, as promised.
+    differ = np.abs(streamed.astype(np.int64) - expected.astype(np.int64))
+    assert differ.max() <= 1 and (differ > 0).mean() < 1e-4
+    buf = io.BytesIO()
+    np.save(buf, streamed)
+    assert (tmp_path / "run/data" / track.file).read_bytes() == buf.getvalue()  # a plain .npy file
+
+
+@pytest.mark.parametrize("case", ["noise", "square", "silence", "one", "two", "ties"])
+def test_robust_peak_is_numpys_quantile_exactly(tmp_path, monkeypatch, case):
+    monkeypatch.setattr(dataset, "SCRATCH_BLOCK", 1000)
+    rng = np.random.default_rng(0)
+    x = {
+        "noise": rng.standard_normal(12345).astype(np.float32) * 0.3 + 0.01,
+        "square": np.where(np.arange(10000) % 50 < 25, 0.5, -0.5).astype(np.float32),
+        "silence": np.zeros(5000, np.float32),
+        "one": np.array([0.25], np.float32),
+        "two": np.array([0.1, -0.7], np.float32),
+        "ties": rng.choice(np.float32([0.0, 0.125, -0.5, 0.75]), 7777).astype(np.float32),
+    }[case]
+    dc = np.float32(x.mean(dtype=np.float64))
+    with dataset._scratch(tmp_path) as f:
+        f.write(x.data)
+        got = dataset._robust_peak(f, x.size, dc)
+    want = float(np.quantile(np.abs(x - dc), audio.PEAK_QUANTILE))
+    assert got == pytest.approx(want, rel=1e-12, abs=0)
+
+
+def test_memory_stays_flat_with_length(tmp_path, monkeypatch):
+    # Python's allocation tracer sees numpy's buffers: the peak while preparing an 8x longer file
+    # must not grow with it (the whole-track path needed several bytes per sample). Blocks smaller
+    # than both files, so both are past the point where blocks bound the memory.
+    import tracemalloc
+
+    monkeypatch.setattr(dataset, "SCRATCH_BLOCK", 1 << 16)
+
+    peaks = {}
+    for minutes in (0.5, 4.0):
+        path = tmp_path / f"long-{minutes}.flac"
+        with sf.SoundFile(str(path), "w", 44100, 2, subtype="PCM_16") as f:
+            for i in range(int(minutes * 60 / 10)):
+                f.write(np.stack([melody(10.0, i, sr=44100)] * 2, axis=1) * 0.8)
+        tracemalloc.start()
+        prepare([path], tmp_path / f"run-{minutes}", PrepareSettings(), progress=False)
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    samples_4min = 4 * 60 * 16000
+    assert peaks[4.0] < 1.2 * peaks[0.5], peaks
+    assert peaks[4.0] < samples_4min, peaks  # under one byte per output sample: nothing whole in memory
+
+
+def test_two_prepares_of_one_run_second_is_refused(album, tmp_path):
+    run = tmp_path / "run"
+    more = tmp_path / "more"
+    write(more / "other.wav", sine(550, 2.0, 16000), 16000)
+    holder = (
+        "import sys\n"
+        "import inspire.audio.dataset as d\n"
+        "original = d._prepare_one\n"
+        "def held(*a, **k):\n"
+        "    print('holding', flush=True)\n"
+        "    sys.stdin.readline()\n"
+        "    return original(*a, **k)\n"
+        "d._prepare_one = held\n"
+        "from inspire.cli import main\n"
+        "sys.exit(main(['prepare', sys.argv[1], '--run', sys.argv[2], '--quiet']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    first = subprocess.Popen([sys.executable, "-c", holder, str(album), str(run)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert first.stdout.readline().strip() == "holding"  # the first job is inside prepare, lock held
+        second = _cli("prepare", more, "--run", run, "--quiet")
+        assert second.returncode == 2
+        assert f"{run} is being prepared by pid {first.pid}" in _one_line(second.stderr)
+        out, err = first.communicate("\n" * 10, timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    assert _cli("prepare", more, "--run", run, "--quiet").returncode == 0  # after it: welcome
+    prep = load_prepared(run)
+    assert sorted(t.name for t in prep.tracks) == ["other", "track0", "track1", "track2"]
+    on_disk = sorted(p.name for p in (run / "data/tracks").iterdir())
+    assert on_disk == sorted(Path(t.file).name for t in prep.tracks)  # no orphaned track files
+
+
+def test_run_folder_in_the_way_is_one_line(album, tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    for run in (tmp_path / "afile", tmp_path / "afile/run"):
+        r = _cli("prepare", album, "--run", run)
+        assert r.returncode == 2 and "afile" in _one_line(r.stderr)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/data").write_text("not a folder")
+    r = _cli("prepare", album, "--run", tmp_path / "run")
+    assert r.returncode == 2 and "run/data: a file is in the way" in _one_line(r.stderr)
+    assert (tmp_path / "run/data").read_text() == "not a folder"
+
+
+def _read_only(monkeypatch, root: Path) -> None:
+    """Writes under `root` fail as on a read-only mount (tests run as root, where chmod stops nothing)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def inside(path) -> bool:
+        return str(os.path.abspath(path)).startswith(str(root))
+
+    def ro_open(path, flags, *a, **k):
+        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *a, **k)
+
+    def ro_mkdir(path, *a, **k):
+        if inside(path) and not os.path.exists(path):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_mkdir(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", ro_open)
+    monkeypatch.setattr(os, "mkdir", ro_mkdir)
+
+
+def test_read_only_filesystem_is_one_line(album, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    prepare([album], run, PrepareSettings(), progress=False)
+    before = (run / "data/manifest.json").read_text()
+    write(album / "new.wav", sine(660, 2.0, 16000), 16000)
+    capsys.readouterr()
+    with monkeypatch.context() as m:  # a new run on a read-only disk
+        _read_only(m, tmp_path / "ro")
+        assert main(["prepare", str(album), "--run", str(tmp_path / "ro/run")]) == 2
+    assert "read-only filesystem" in _one_line(capsys.readouterr().err)
+    with monkeypatch.context() as m:  # the whole run read-only: the lock cannot be taken
+        _read_only(m, run)
+        assert main(["prepare", str(album), "--run", str(run)]) == 2
+    assert "cannot write here (Read-only file system)" in _one_line(capsys.readouterr().err)
+    with monkeypatch.context() as m:  # only the tracks folder: fails while writing a track
+        _read_only(m, run / "data/tracks")
+        assert main(["prepare", str(album), "--run", str(run)]) == 2
+    assert "read-only filesystem" in _one_line(capsys.readouterr().err)
+    assert (run / "data/manifest.json").read_text() == before
+
+
+def test_disk_full_during_prepare_is_one_line_and_leaves_nothing(album, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    prepare([album], run, PrepareSettings(), progress=False)
+    before = (run / "data/manifest.json").read_text()
+    files_before = sorted(os.listdir(run / "data/tracks"))
+    write(album / "new1.wav", sine(660, 2.0, 16000), 16000)
+    write(album / "new2.wav", sine(770, 2.0, 16000), 16000)
+    capsys.readouterr()
+    written = [0]
+
+    class FillingDisk:
+        """A file whose writes fail with ENOSPC once 200 kB have gone to disk (about one track)."""
+
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            written[0] += len(memoryview(data).cast("B"))
+            if written[0] > 200_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(dataset, "open", lambda *a, **k: FillingDisk(builtins.open(*a, **k)), raising=False)
+    assert main(["prepare", str(album), "--run", str(run)]) == 2
+    assert "disk full" in _one_line(capsys.readouterr().err)
+    assert written[0] > 200_000  # it did fail part-way through the second new track
+    assert (run / "data/manifest.json").read_text() == before
+    assert sorted(os.listdir(run / "data/tracks")) == files_before  # the first new track removed too
+    monkeypatch.undo()
+    assert len(prepare([album], run, PrepareSettings(), progress=False)["tracks"]) == 5  # room again: works
+
+
+def test_fifo_is_skipped_not_read(album, tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    r = _cli("prepare", fifo, "--run", tmp_path / "run", timeout=60)  # used to hang here
+    assert r.returncode == 2 and "pipe.wav: not a regular file (a FIFO)" in _one_line(r.stderr)
+    r = _cli("prepare", fifo, album / "track0.wav", "--run", tmp_path / "run", "--quiet", timeout=60)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "run/data/manifest.json").read_text())
+    assert [t["name"] for t in m["tracks"]] == ["track0"]
+    skipped = [(Path(s["source"]).name, s["reason"]) for s in m["skipped"]]
+    assert skipped == [("pipe.wav", "not a regular file (a FIFO)")]
+
+
+def test_run_and_clips_folders_inside_sources_are_skipped(album, tmp_path, capsys):
+    run = album / "run"  # the run lives inside the folder being prepared
+    prepare([album], run, PrepareSettings(), progress=False)
+    write(run / "previews/step-00000010/temperature-1.00.wav", sine(300, 2.0, 16000), 16000)
+    write(run / "clips/demo/clip-1.wav", sine(310, 2.0, 16000), 16000)
+    other_run = album / "old-run"
+    (other_run / "checkpoints").mkdir(parents=True)
+    write(other_run / "previews/p.wav", sine(320, 2.0, 16000), 16000)
+    clips = album / "generated"
+    write(clips / "c1.wav", sine(330, 2.0, 16000), 16000)
+    (clips / "manifest.json").write_text(json.dumps({"format_version": 2, "clips": []}))
+    write(album / "live/real.wav", sine(340, 2.0, 16000), 16000)  # an ordinary sub-folder is still read
+    capsys.readouterr()
+    m = prepare([album], run, PrepareSettings(), progress=False)
+    assert sorted(t["name"] for t in m["tracks"]) == ["real", "track0", "track1", "track2"]
+    err = capsys.readouterr().err
+    assert "skipped folder" in err and str(run) in err and "old-run" in err and "generated" in err
+    assert "inside the run folder" in _cli("prepare", run / "clips", "--run", run).stderr
+
+
+def test_silent_tracks_are_warned_about(album, tmp_path, capsys):
+    write(album / "silence.wav", np.zeros(32000, np.float32), 16000)
+    hiss = (np.random.default_rng(0).standard_normal(32000) * 1e-5).astype(np.float32)
+    write(album / "hiss.wav", hiss, 16000, subtype="FLOAT")
+    capsys.readouterr()
+    assert main(["prepare", str(album), "--run", str(tmp_path / "run"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "(near) silent" in line]
+    assert len(warned) == 2 and any("silence.wav" in w and "digital silence" in w for w in warned)
+    rows = {line.split()[0]: line for line in captured.out.splitlines()}
+    assert "(near) silent" in rows["silence"] and "(near) silent" in rows["hiss"]
+    assert "(near) silent" not in rows["track0"]
+    assert "warning: 2 of 5 tracks are (near) silent" in captured.out
+    levels = {t.name: t.peak_dbfs for t in load_prepared(tmp_path / "run").tracks}
+    assert levels["silence"] == -200.0 and -100 < levels["hiss"] < -80 and levels["track0"] > -10
+
+
+def test_progress_lines_when_not_a_terminal():
+    from inspire.progress import Progress
+
+    now = [0.0]
+    out = io.StringIO()
+    with Progress(100, desc="preparing", unit="s of audio", file=out, clock=lambda: now[0]) as bar:
+        assert bar.mode == "lines"
+        for _ in range(100):
+            now[0] += 0.25  # 25 s in all: a line every 5 s
+            bar.set_postfix("a.wav")
+            bar.update(1)
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 6 and lines[0] == "preparing: 20/100 s of audio (20%), 0:05 elapsed, about 0:20 left, a.wav"
+    assert lines[-1] == "preparing: 100/100 s of audio (100%), done in 0:25"
+
+
+def test_progress_bar_on_a_terminal_and_nothing_when_off():
+    from inspire.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    with Progress(10, desc="preparing", unit="file", file=tty) as bar:
+        assert bar.mode == "bar"
+        for _ in range(10):
+            bar.update(1)
+    assert "\r" in tty.getvalue() and "preparing" in tty.getvalue()
+    off = io.StringIO()
+    with Progress(10, desc="preparing", file=off, enabled=False) as bar:
+        bar.update(10)
+    assert bar.mode == "off" and off.getvalue() == ""
+
+
+def test_prepare_progress_to_a_log_has_no_carriage_returns(album, tmp_path):
+    r = _cli("prepare", album, "--run", tmp_path / "run")  # stderr is a pipe here
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "preparing: " in r.stderr and "done in" in r.stderr
+
+
+def test_demo_refuses_bad_minutes_and_a_file_as_out(tmp_path, capsys):
+    for bad in ("nan", "inf", "0", "-1"):
+        assert main(["demo", "--train-minutes", bad, "--out", str(tmp_path / "d")]) == 2
+        assert "--train-minutes must be a positive number" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "d").exists()
+    (tmp_path / "afile").write_text("x")
+    r = _cli("demo", "--out", tmp_path / "afile")
+    assert r.returncode == 2 and "afile: a file is in the way" in _one_line(r.stderr)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_whole_demo(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}  # one thread: kind to a busy machine
+    p = subprocess.Popen([sys.executable, "-m", "inspire", "demo", "--out", str(out), "--train-minutes", "10"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        metrics = out / "run/metrics.jsonl"
+        for _ in range(1200):  # the training loop (which catches Ctrl-C) has logged its first steps
+            if metrics.exists() and metrics.stat().st_size > 0:
+                break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=600)  # it saves and validates first; a busy machine is slow
+    finally:
+        p.kill()
+    assert p.returncode == 130, stderr
+    assert "stopped at step" in stderr and "demo stopped by Ctrl-C during training" in stderr
+    assert (out / "run/checkpoints/last.pt").exists()  # training saved its work
+    assert not (out / "run/clips").exists() and not (out / "piece").exists()  # and nothing after it ran

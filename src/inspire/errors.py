@@ -34,9 +34,8 @@ class ConfigError(InspireError):
 
 
 class DiskFullError(InspireError):
-    """Writing failed because the disk is full; the previous files are intact."""
-
-    exit_code = 1
+    """Writing failed because the disk is full; the previous files are intact (exit 2 like every
+    error the musician can act on: free space and run the same command again)."""
 
 
 class BusyError(InspireError):

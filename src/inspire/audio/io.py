@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -23,6 +25,7 @@ from inspire.files import atomic_path
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .voc .sd2".split()
 )
+BLOCK_FRAMES = 1 << 16  # source frames per block when streaming (1.5 s at 44.1 kHz)
 
 
 @dataclass(frozen=True)
@@ -44,27 +47,81 @@ class AudioInfo:
 def find_audio_files(sources: list[str | os.PathLike]) -> list[Path]:
     """Expand files and folders (recursively) into a sorted, de-duplicated list of audio files.
 
+    Raises UserInputError for a path that does not exist. Anything but a regular file (a FIFO, a
+    device) is left out: reading one would block or never end.
+    """
+    return walk_audio(sources).files
+
+
+@dataclass
+class Found:
+    """What `walk_audio` found: audio files to read, and what it passed over and why."""
+
+    files: list[Path]
+    skipped_files: list[tuple[Path, str]]  # given explicitly but not readable as a file
+    skipped_folders: list[tuple[Path, str]]  # folders left out by `prune`
+
+
+def walk_audio(
+    sources: list[str | os.PathLike], *, prune: Callable[[Path], str | None] | None = None
+) -> Found:
+    """Expand files and folders (recursively) into a sorted, de-duplicated list of audio files.
+
+    In folders, only regular files with an audio extension are taken; a file given explicitly is
+    tried whatever its extension, but one that is not a regular file (a FIFO, a device, a socket)
+    is skipped with its reason, since opening it would block. `prune(folder)` may return a reason
+    to leave a sub-folder (not a source itself) out, with everything below it.
     Raises UserInputError for a path that does not exist.
     """
-    found: list[Path] = []
+    found = Found([], [], [])
     for src in sources:
         p = Path(src)
         if not p.exists():
             raise UserInputError(f"{p}: no such file or folder")
         if p.is_dir():
-            found.extend(
-                f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-            )
+            found.files.extend(sorted(_walk_folder(p, prune, found.skipped_folders)))
+        elif p.is_file():
+            found.files.append(p)
         else:
-            found.append(p)
+            found.skipped_files.append((p, f"not a regular file ({_file_kind(p)})"))
     seen: set[Path] = set()
     unique = []
-    for f in found:
+    for f in found.files:
         key = f.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(f)
-    return unique
+    found.files = unique
+    return found
+
+
+def _walk_folder(top: Path, prune, pruned: list[tuple[Path, str]]) -> list[Path]:
+    out = []
+    for folder, dirs, names in os.walk(top):  # symlinked folders are not followed (as rglob)
+        here = Path(folder)
+        if prune is not None:
+            keep = []
+            for d in sorted(dirs):
+                reason = prune(here / d)
+                if reason:
+                    pruned.append((here / d, reason))
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+        for name in names:
+            f = here / name
+            if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file():
+                out.append(f)
+    return out
+
+
+def _file_kind(p: Path) -> str:
+    mode = p.stat().st_mode
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def sha256_of(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
@@ -111,6 +168,59 @@ def read_audio(path: str | os.PathLike, *, sample_rate: int | None = None) -> tu
     return np.ascontiguousarray(mono, dtype=np.float32), info
 
 
+class AudioStream:
+    """A file read block by block as mono float32 at `sample_rate`, in memory that does not grow
+    with the file's length (a three-hour recording costs what a three-minute one does).
+
+        stream = AudioStream(path, sample_rate=16000)
+        for block in stream:      # (n,) float32; blocks of about `block_frames` source frames
+            ...
+        stream.info               # the source as read (frames counted while reading)
+
+    The samples are those `read_audio` returns, in pieces: channels averaged the same way, and
+    soxr's streaming resampler gives the one-shot resampler's output. Iterating again reads the
+    file again. Raises AudioReadError (naming the file) for unreadable audio, NaN or infinite
+    samples (with the time of the first) and a file that holds no samples.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, sample_rate: int | None = None,
+                 block_frames: int = BLOCK_FRAMES) -> None:
+        self.path = Path(path)
+        self.info = probe(self.path)
+        self.sample_rate = sample_rate or self.info.sample_rate
+        self.block_frames = block_frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        path, src_rate = self.path, self.info.sample_rate
+        resampler = None
+        if src_rate != self.sample_rate:
+            import soxr
+
+            resampler = soxr.ResampleStream(src_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        frames = 0
+        try:
+            with sf.SoundFile(str(path)) as f:
+                for data in f.blocks(blocksize=self.block_frames, dtype="float32", always_2d=True):
+                    if not np.isfinite(data).all():
+                        first = frames + int(np.argmax(~np.isfinite(data).all(axis=1)))
+                        raise AudioReadError(f"{path}: NaN or infinite samples (the first at {first / src_rate:.2f} s)")
+                    frames += data.shape[0]
+                    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                    if resampler is not None:
+                        mono = resampler.resample_chunk(mono, last=False)
+                    if mono.size:
+                        yield np.ascontiguousarray(mono, dtype=np.float32)
+        except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+            raise AudioReadError(f"{path}: cannot decode audio ({_short(exc)})") from exc
+        if frames == 0:
+            raise AudioReadError(f"{path}: holds no samples")
+        self.info = replace(self.info, frames=frames)
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if tail.size:
+                yield np.ascontiguousarray(tail, dtype=np.float32)
+
+
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Band-limited resampling with soxr (high quality); a no-op when the rates agree."""
     if from_rate == to_rate:
@@ -124,7 +234,11 @@ def remove_dc(x: np.ndarray) -> np.ndarray:
     return (x - np.float32(x.mean(dtype=np.float64))).astype(np.float32)
 
 
-def normalize_peak(x: np.ndarray, *, peak: float = 0.95, quantile: float = 0.9995) -> np.ndarray:
+PEAK_TARGET = 0.95  # where normalisation puts a track's robust peak (-0.45 dBFS)
+PEAK_QUANTILE = 0.9995  # the robust peak: this quantile of |x|, immune to a lone click
+
+
+def normalize_peak(x: np.ndarray, *, peak: float = PEAK_TARGET, quantile: float = PEAK_QUANTILE) -> np.ndarray:
     """Scale so the track's robust peak (a high quantile of |x|, immune to a lone click) sits at
     `peak`, clipping the rare samples above. Silence stays silence."""
     ref = float(np.quantile(np.abs(x), quantile)) if x.size else 0.0

@@ -7,7 +7,11 @@ code the real commands run; the demo only picks small settings.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -23,18 +27,50 @@ def _say(msg: str, t0: float) -> None:
     print(f"[demo {time.monotonic() - t0:5.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _signals_seen():
+    """The set of signals delivered while the block runs, even those a handler inside it catches
+    (the training loop turns Ctrl-C into "save and stop" and returns normally). Python writes
+    each caught signal's number to the wakeup fd, whoever handles it."""
+    seen: set[int] = set()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    try:
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: no signals arrive here anyway
+        os.close(r)
+        os.close(w)
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(old)
+        with contextlib.suppress(BlockingIOError):
+            seen.update(os.read(r, 1024))
+        os.close(r)
+        os.close(w)
+
+
 def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
     from inspire.audio import synth
     from inspire.audio.dataset import PrepareSettings, prepare, print_table
 
-    if train_minutes <= 0:
-        raise UserInputError(f"--train-minutes must be positive, got {train_minutes}")
+    if not (math.isfinite(train_minutes) and train_minutes > 0):
+        raise UserInputError(f"--train-minutes must be a positive number of minutes, got {train_minutes}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"{out}: a file is in the way (the demo needs a folder); pick another --out")
     if out.exists() and any(out.iterdir()):
         if not force:
             raise UserInputError(f"{out} is not empty: add --force to make the demo again there, or pick another --out")
         for name in ("album", "run", "piece"):
             shutil.rmtree(out / name, ignore_errors=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{out}: cannot write here ({exc.strerror})") from None
     t0 = time.monotonic()
 
     _say("1/5 synthesizing the demo album (5 tracks of cold, bright synth textures)", t0)
@@ -48,8 +84,13 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
     _say(f"3/5 training the tiny model for {train_minutes:g} minutes", t0)
     from inspire.samplernn.train import train
 
-    train(run, preset="tiny", max_minutes=train_minutes, train_overrides={"checkpoint_every": 10**9},
-          log_every=10, progress=False)
+    with _signals_seen() as seen:
+        train(run, preset="tiny", max_minutes=train_minutes, train_overrides={"checkpoint_every": 10**9},
+              log_every=10, progress=False)
+    if seen & {signal.SIGINT, signal.SIGTERM}:  # training saved and stopped; the demo stops too
+        _say(f"demo stopped by {'Ctrl-C' if signal.SIGINT in seen else 'SIGTERM'} during training; "
+             f"the model so far is in {run / 'checkpoints'}", t0)
+        return 130
 
     _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
     from inspire.samplernn import generate
