@@ -2,7 +2,12 @@
 does it cost? Prints figures (and writes WORK/results.json); asserts nothing.
 
     python bench/bench_steer.py --quick            # tiny model on the CPU, ~6 min on 2 busy cores
-    python bench/bench_steer.py                    # standard preset, device auto (a CUDA GPU): ~30 min
+    python bench/bench_steer.py --work W           # standard preset, device auto (a CUDA GPU): ~22 min
+
+In stages (a machine that runs one command for at most 10 minutes; the same --work, kept):
+    python bench/bench_steer.py --work W --stage plain        # ~8 min of training
+    python bench/bench_steer.py --work W --stage labelled     # ~8 min of training
+    python bench/bench_steer.py --work W --stage measure      # bits, attribution, speed: ~4 min on a GPU
 
 On the dev corpus (4 songs), every track is split in time: its last `--val-fraction` is held
 out, after a one-second gap (a time split inside tracks, so every track has a held-out stretch).
@@ -74,16 +79,16 @@ def split_in_time(run_dir: Path, *, fraction: float, gap_s: float = 1.0) -> None
     write_json(path, manifest)
 
 
-def prepare_corpus(work: Path, *, quick: bool, fraction: float) -> Path:
+def prepare_corpus(work: Path, corpus: Path, *, quick: bool, fraction: float) -> Path:
     """WORK/base: the corpus prepared (quick: the first 40 s of each song), split in time."""
     base = work / "base"
     if (base / "data" / "manifest.json").is_file():
         return base
-    src = CORPUS
+    src = corpus
     if quick:
         src = work / "quick-corpus"
         src.mkdir(parents=True, exist_ok=True)
-        for f in sorted(CORPUS.glob("*.flac")):
+        for f in sorted(corpus.glob("*.flac")):
             audio, _ = read_audio(f, sample_rate=SR)
             write_audio(src / f"{f.stem}.wav", audio[: 40 * SR], SR)
     prepare([src], base, PrepareSettings(), progress=False)
@@ -258,7 +263,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny model, short songs, CPU-sized figures")
     ap.add_argument("--preset", default=None, help="model preset (default: tiny with --quick, else standard)")
-    ap.add_argument("--minutes", type=float, default=None, help="training minutes per model (default: 1.5 quick, 10)")
+    ap.add_argument("--minutes", type=float, default=None, help="training minutes per model (default: 1.5 quick, 8)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one, removed)")
     ap.add_argument("--val-fraction", type=float, default=0.1, help="held-out end of every track")
@@ -266,13 +271,18 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--clips", type=int, default=None, help="steered clips per track (default: 3 quick, 8)")
     ap.add_argument("--seconds", type=float, default=None, help="steered clip length (default: 4 quick, 10)")
+    ap.add_argument("--corpus", default=str(CORPUS), help="folder of the dev corpus's songs")
+    ap.add_argument("--stage", default="all", choices=["all", "plain", "labelled", "measure"],
+                    help="train one model (plain, labelled) or measure two trained ones; all: everything")
     args = ap.parse_args()
     quick = args.quick
     preset = args.preset or ("tiny" if quick else "standard")
-    minutes = args.minutes or (1.5 if quick else 10.0)
+    minutes = args.minutes or (1.5 if quick else 8.0)
     n_clips = args.clips or (3 if quick else 8)
     clip_s = args.seconds or (4.0 if quick else 10.0)
     dev = pick_device(args.device)
+    if args.stage != "all" and not args.work:
+        ap.error("--stage needs --work (the stages share it)")
     import tempfile
 
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="bench-steer-")
@@ -282,20 +292,27 @@ def main() -> None:
 
     print(f"# steering study: {platform.node()}, {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu'}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
-    print(f"# preset {preset}, {minutes:g} min of training per model, corpus {CORPUS}{' (first 40 s of each song)' if quick else ''}")
-    base = prepare_corpus(work, quick=quick, fraction=args.val_fraction)
+    corpus = Path(args.corpus)
+    print(f"# preset {preset}, {minutes:g} min of training per model, corpus {corpus}{' (first 40 s of each song)' if quick else ''}")
+    base = prepare_corpus(work, corpus, quick=quick, fraction=args.val_fraction)
     prep = load_prepared(base)
     results: dict = {"preset": preset, "minutes": minutes, "device": str(dev), "quick": quick}
 
     runs = {}
     for name, label_by in (("plain", "none"), ("labelled", "track")):
         run = work / name
+        if args.stage not in ("all", name):
+            continue
         if not (run / "checkpoints" / "last.pt").is_file():
             run_with(base, run)
             t0 = time.time()
             train(run, preset=preset, train_overrides={"label_by": label_by, "val_every": 10**9, "checkpoint_every": 10**9},
                   max_minutes=minutes, device=str(dev), previews=False, progress=False)
             print(f"# trained {name} in {time.time() - t0:.0f} s", file=sys.stderr)
+    if args.stage in ("plain", "labelled"):
+        return
+    for name in ("plain", "labelled"):
+        run = work / name
         model, ckpt = checkpoint.load_model(checkpoint.checkpoint_dir(run) / "last.pt", device=dev)
         runs[name] = (model, ckpt)
         results[f"{name}_steps"] = ckpt["step"]
