@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-from inspire.samplernn import checkpoint
-from inspire.cli import main
 from inspire.audio.dataset import PrepareSettings, prepare
+from inspire.cli import main
 from inspire.errors import CheckpointError, ConfigError, DatasetError, DiskFullError
+from inspire.samplernn import checkpoint
 from inspire.samplernn.train import train
 
 # A model small enough to train in a fraction of a second per step.
@@ -150,6 +150,7 @@ def _cli_train(run, *extra):
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(run):
     proc = _cli_train(run, "--checkpoint-every=100000", "--val-every=100000", "--no-previews")
     deadline = time.time() + 60
@@ -164,6 +165,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(run):
     assert step >= 1 and step == _metrics(run)[-1]["step"]
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_kill_9_at_any_moment(run):
     """Kill the trainer at several moments while it checkpoints every step; last.pt always loads."""
     last = run / "checkpoints/last.pt"
@@ -199,11 +201,13 @@ def _last_step(run):
         return 0
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_match_one_process_and_resume_under_one(run, album, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=29533",
            "-m", "inspire", "train", str(run), "--preset", "tiny", "--quiet", "--frame-sizes", "4,2", "--dim", "16",
-           *[f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()], "--max-steps", "4", "--no-previews", "--log-every", "1"]
+           *[f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()],
+           "--max-steps", "4", "--no-previews", "--log-every", "1"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = _metrics(run)

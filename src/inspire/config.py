@@ -3,11 +3,17 @@
 `ModelConfig` describes the SampleRNN architecture, `TrainConfig` the optimisation. Presets are
 named `ModelConfig`/`TrainConfig` pairs; any field can be overridden from the command line
 (`--dim 256 --frame-sizes 8,4`). The resolved pair is saved inside every checkpoint.
+`GenerateDefaults` holds what `inspire generate` assumes when not told (here, not beside the
+torch code, so its --help shows them without importing torch).
+
+Each field made with `setting(default, help)` carries its command-line help, so the parsers in
+inspire.cli show the default and its meaning from here instead of keeping copies.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -15,6 +21,23 @@ from inspire.errors import ConfigError
 
 NO_LABEL = "none"  # the steering word for "no label" (row 0 of every label table)
 LABEL_BY = ("none", "track", "folder")  # or the path of a CSV file of sections (file,start,end,label)
+
+
+def setting(default: Any, help: str) -> Any:
+    """A dataclass field whose default and command-line help live together (read by `help_of`)."""
+    return field(default=default, metadata={"help": help})
+
+
+def help_of(cls, name: str) -> str:
+    """The help text a `setting` field of `cls` carries."""
+    return _field(cls, name).metadata["help"]
+
+
+def _field(cls, name: str) -> dataclasses.Field:
+    f = {f.name: f for f in fields(cls)}.get(name)
+    if f is None:
+        raise ConfigError(f"unknown field {name!r} for {cls.__name__}; fields: {', '.join(field_names(cls))}")
+    return f
 
 
 @dataclass(frozen=True)
@@ -27,16 +50,16 @@ class ModelConfig:
     top tier steps every 64 samples.
     """
 
-    frame_sizes: tuple[int, ...] = (16, 4)
-    dim: int = 1024  # RNN and MLP width
-    rnn: str = "gru"  # "gru" or "lstm"
-    rnn_layers: int = 1  # stacked RNN layers per frame-level tier
-    levels: int = 256  # quantization classes (softmax size); must match the prepared data
-    weight_norm: bool = True  # on every linear layer (folded away for generation)
-    # Names of the labels the model is conditioned on (set from the data by `inspire train
-    # --label-by`; empty: an unconditional model, as every model before labels existed). Each
-    # frame-level tier learns one vector per label plus one for "no label" (row 0).
-    labels: tuple[str, ...] = ()
+    frame_sizes: tuple[int, ...] = setting(
+        (16, 4), "frame-level tiers, bottom first, comma-separated: 16 = 2-tier, 16,4 = 3-tier")
+    dim: int = setting(1024, "RNN and MLP width")
+    rnn: str = setting("gru", "gru or lstm")
+    rnn_layers: int = setting(1, "stacked RNN layers per frame-level tier")
+    levels: int = setting(256, "quantization classes (softmax size); must match the prepared data")
+    weight_norm: bool = setting(True, "weight normalisation on linear layers, folded away for generation (true/false)")
+    labels: tuple[str, ...] = setting(
+        (), "names of the labels the model is conditioned on, from the data (inspire train --label-by); "
+            "none: an unconditional model. Each frame tier learns one vector per label, row 0 = no label")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_sizes", tuple(int(f) for f in self.frame_sizes))
@@ -88,22 +111,27 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 32  # chunks trained side by side (global, across all processes)
-    seq_len: int = 1024  # truncated-BPTT window in samples
-    chunk_seconds: float = 8.0  # recurrent state carries across the windows of a chunk
-    lr: float = 1e-3  # Adam learning rate
-    lr_decay: str = "none"  # "none" or "cosine" (to 10 % over max_steps)
-    grad_clip: float = 1.0  # max gradient norm
-    val_every: int = 200  # steps between validations
-    checkpoint_every: int = 500  # steps between checkpoints (also saved at the end)
-    keep_checkpoints: int = 3  # step checkpoints kept besides last.pt and best.pt
-    val_seconds: float = 60.0  # at most this much validation audio per evaluation
-    preview_seconds: float = 3.0  # length of each preview clip
-    preview_temperatures: tuple[float, ...] = (0.8, 0.95, 1.1)  # one preview per temperature
-    autocast: str = "off"  # "off" or "bf16" (mixed precision; measure before use)
-    seed: int = 0
-    label_by: str = "none"  # what each chunk is labelled with: none, track, folder, or a CSV file of sections
-    unlabelled_share: float = 0.2  # share of labelled chunks trained with "no label" (keeps unsteered generation)
+    batch_size: int = setting(32, "chunks per step, across all processes")
+    seq_len: int = setting(1024, "truncated-BPTT window in samples (a multiple of the top tier's frame)")
+    chunk_seconds: float = setting(8.0, "seconds of audio per chunk; state carries across its windows")
+    lr: float = setting(1e-3, "Adam learning rate")
+    lr_decay: str = setting("none", "none or cosine (to a tenth over --max-steps)")
+    grad_clip: float = setting(1.0, "maximum gradient norm")
+    val_every: int = setting(200, "steps between validations")
+    checkpoint_every: int = setting(500, "steps between checkpoints (one is also saved at the end)")
+    keep_checkpoints: int = setting(3, "step checkpoints kept besides last.pt and best.pt")
+    val_seconds: float = setting(60.0, "at most this much validation audio per evaluation")
+    preview_seconds: float = setting(3.0, "length of each preview clip in seconds (0: none)")
+    preview_temperatures: tuple[float, ...] = setting(
+        (0.8, 0.95, 1.1), "comma-separated temperatures, one preview clip each")
+    autocast: str = setting("off", "off or bf16 mixed precision (measured slower on CPUs without AMX)")
+    seed: int = setting(0, "random seed for initialisation and data order")
+    label_by: str = setting(
+        "none", "train a steerable model: label each chunk by its track (its name as `inspire prepare` lists it), "
+                "its folder (an album, a session), or sections named in a CSV file (file,start,end,label; times in "
+                "seconds or m:ss); none: no labels. Then `inspire generate --steer LABEL` steers towards a label")
+    unlabelled_share: float = setting(
+        0.2, "share of chunks trained with 'no label' when training with labels, so the model also plays unsteered")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preview_temperatures", tuple(float(t) for t in self.preview_temperatures))
@@ -119,7 +147,8 @@ class TrainConfig:
             (self.keep_checkpoints >= 0, f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}"),
             (self.val_seconds > 0, f"val_seconds must be positive, got {self.val_seconds}"),
             (self.preview_seconds >= 0, f"preview_seconds must be >= 0, got {self.preview_seconds}"),
-            (all(t > 0 for t in self.preview_temperatures), f"preview temperatures must be > 0, got {self.preview_temperatures}"),
+            (all(t > 0 for t in self.preview_temperatures),
+             f"preview temperatures must be > 0, got {self.preview_temperatures}"),
             (self.autocast in ("off", "bf16"), f"autocast must be 'off' or 'bf16', got {self.autocast!r}"),
             (self.label_by in LABEL_BY or self.label_by.lower().endswith(".csv"),
              f"label_by must be none, track, folder or a .csv file of sections, got {self.label_by!r}"),
@@ -187,30 +216,55 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+@dataclass(frozen=True)
+class GenerateDefaults:
+    """What `inspire generate` (and `inspire.samplernn.generate.run_job`) assume when not told."""
+
+    clips: int = setting(8, "number of clips")
+    seconds: float = setting(30.0, "length of each clip in seconds")
+    temperatures: tuple[str, ...] = setting(
+        ("1.0",), "temperature schedule (repeat for a sweep); every value must be > 0")
+    checkpoint: str = setting("best", "best, last, a step number or a path")
+    seed: int = setting(0, "job seed: the same seed gives the same clips")
+    prime_seconds: float = setting(4.0, "length of the prime in seconds")
+    cpu_batch: int = setting(64, "streams generated at once on a CPU")  # GEMMs are efficient from here on
+    gpu_batch: int = setting(512, "streams generated at once on a GPU")
+
+
+GENERATE = GenerateDefaults()
+
+
 def field_names(cls) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def parse_field(cls, name: str, text: str) -> Any:
     """Parse a command-line string into the type of `cls.name` ("16,4" -> (16, 4))."""
-    f = {f.name: f for f in fields(cls)}.get(name)
-    if f is None:
-        raise ConfigError(f"unknown field {name!r} for {cls.__name__}; fields: {', '.join(field_names(cls))}")
-    typ = str(f.type)
+    _field(cls, name)
+    typ = typing.get_type_hints(cls)[name]
     try:
-        if typ.startswith("tuple"):
-            if "str" in typ:
-                return tuple(v.strip() for v in str(text).split(",") if v.strip())
-            inner = float if "float" in typ else int
+        if typing.get_origin(typ) is tuple:  # tuple[int, ...] or tuple[float, ...]: comma-separated
+            inner = typing.get_args(typ)[0]
             return tuple(inner(v) for v in str(text).replace(" ", "").split(",") if v)
-        if typ == "bool":
+        if typ is bool:
             low = str(text).lower()
-            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            if low not in _TRUE + _FALSE:
                 raise ValueError(text)
-            return low in ("1", "true", "yes", "on")
-        return {"int": int, "float": float, "str": str}[typ](text)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{name}: cannot read {text!r} as {typ}") from exc
+            return low in _TRUE
+        if typ in (int, float, str):
+            return typ(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot read {text!r} as {_type_name(typ)}") from exc
+    raise ConfigError(f"{name}: a {_type_name(typ)} field cannot be set from text")
+
+
+def _type_name(typ) -> str:
+    if typing.get_origin(typ) is tuple:
+        return f"comma-separated {typing.get_args(typ)[0].__name__}s"
+    return getattr(typ, "__name__", str(typ))
 
 
 def with_overrides(cfg, overrides: dict[str, Any]):

@@ -40,6 +40,7 @@ from inspire.audio.io import (
     walk_audio,
 )
 from inspire.audio.quantize import KINDS, dequantize, quantize
+from inspire.config import setting
 from inspire.errors import AudioReadError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path, read_json, write_json
 from inspire.locks import job_lock
@@ -57,11 +58,14 @@ SILENT_DBFS = -60.0  # a track whose robust peak is below this is (near) silent:
 class PrepareSettings:
     """How audio becomes training data. Fixed for the life of a run."""
 
-    sample_rate: int = 16000  # Hz
-    quantization: str = "mu-law"  # "mu-law" or "linear"
-    levels: int = 256  # quantization classes = softmax size
-    val_fraction: float = 0.1  # share of tracks held out (at least one)
-    normalize: str = "peak"  # "peak": each track's robust peak to -0.45 dBFS; "none": keep levels
+    sample_rate: int = setting(16000, "target sample rate in Hz")
+    quantization: str = setting("mu-law", "quantization kind")
+    levels: int = setting(256, "number of quantization levels (softmax size)")
+    val_fraction: float = setting(
+        0.1, "share of tracks held out for validation (at least one track; a held-out stretch when only one)")
+    normalize: str = setting(
+        "peak", "level per track: peak brings each track's robust peak near full scale (-0.45 dBFS); "
+        "none keeps the tracks' own levels")
 
     def __post_init__(self) -> None:
         if not 1000 <= self.sample_rate <= 192000:

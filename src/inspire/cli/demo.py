@@ -21,6 +21,28 @@ from inspire.errors import UserInputError
 DEMO_CLIPS = 8
 DEMO_CLIP_SECONDS = 5.0
 DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
+DEMO_TRAIN_MINUTES = 1.5
+
+
+def add(sub, formatter) -> None:
+    p = sub.add_parser(
+        "demo",
+        formatter_class=formatter,
+        help="run the whole pipeline on a built-in synthetic album",
+        description=(
+            "Synthesize a short deterministic 'album' of cold, bright synth textures, then run every\n"
+            "stage on it (prepare, train a tiny model, generate, curate, compose) and say what to open."
+        ),
+    )
+    p.add_argument("--out", default="inspire-demo", metavar="DIR", help="folder for everything the demo makes")
+    p.add_argument("--train-minutes", type=float, default=DEMO_TRAIN_MINUTES,
+                   help="wall-clock budget for the demo's training")
+    p.add_argument("--force", action="store_true", help="start over if DIR already holds a demo")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    return run_demo(args.out, train_minutes=args.train_minutes, force=args.force)
 
 
 def _say(msg: str, t0: float) -> None:
@@ -53,7 +75,7 @@ def _signals_seen():
         os.close(w)
 
 
-def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False) -> int:
+def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, force: bool = False) -> int:
     from inspire.audio import synth
     from inspire.audio.dataset import PrepareSettings, prepare, print_table
 
@@ -92,7 +114,8 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
              f"the model so far is in {run / 'checkpoints'}", t0)
         return 130
 
-    _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
+    _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s "
+         f"with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
     from inspire.samplernn import generate
 
     clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,

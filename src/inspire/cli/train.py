@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from inspire.config import PRESETS, ModelConfig, TrainConfig
+from inspire.cli.flags import as_text, flag
+from inspire.config import PRESETS, ModelConfig, TrainConfig, help_of
 
 # Fields set from the prepared data, not by hand.
 _FROM_DATA = {"levels", "labels"}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_cli(sub, formatter_class) -> None:
+def add(sub, formatter) -> None:
     presets = "\n".join(f"  {p.name:<9} {p.description}" for p in PRESETS.values())
     p = sub.add_parser(
         "train",
-        formatter_class=formatter_class,
+        formatter_class=formatter,
         help="train SampleRNN on a prepared run (continues where it stopped)",
         description=(
             "Train SampleRNN on RUN_DIR's prepared data. Running it again continues from\n"
@@ -38,10 +35,13 @@ def add_cli(sub, formatter_class) -> None:
         "--preset", default=None, choices=list(PRESETS),
         help="named model + training config (default: small for a new run, the checkpoint's when continuing)",
     )
-    p.add_argument("--max-steps", type=int, default=None, help="stop when the run reaches this many steps (default: no limit)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes of this session (default: no limit)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop when the run reaches this many steps (default: no limit)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes of this session (default: no limit)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--restart", action="store_true", help="start over; existing checkpoints are moved aside, not deleted")
+    p.add_argument("--restart", action="store_true",
+                   help="start over; existing checkpoints are moved aside, not deleted")
     p.add_argument("--log-every", type=int, default=10, help="steps between lines in metrics.jsonl")
     p.add_argument("--no-previews", action="store_true", help="do not render preview clips at checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,43 +51,18 @@ def add_cli(sub, formatter_class) -> None:
         for f in fields(cls):
             if f.name in _FROM_DATA:
                 continue
-            doc = _FIELD_HELP.get(f.name, f.name.replace("_", " ")) + _preset_values(cls, f.name)
-            group.add_argument(_flag(f.name), dest=f"cfg_{f.name}", metavar=f.name.upper(), default=None, help=doc)
-    p.set_defaults(func=_run)
+            doc = help_of(cls, f.name) + _preset_values(cls, f.name)
+            group.add_argument(flag(f.name), dest=f"cfg_{f.name}", metavar=f.name.upper(), default=None, help=doc)
+    p.set_defaults(func=run)
 
 
 def _preset_values(cls, name: str) -> str:
-    """' (tiny: 128, small: 512, ...)' or ' (all presets: 0.001)'; '%(default).0s' tells argparse
-    the default is already shown (it would print 'default: None')."""
+    """' (tiny: 128, small: 512, ...)' or ' (all presets: 0.001)': what a flag left out means."""
     part = "model" if cls is ModelConfig else "train"
-    values = {p.name: getattr(getattr(p, part), name) for p in PRESETS.values()}
-    show = lambda v: ",".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
-    if len(set(map(show, values.values()))) == 1:
-        return f" (all presets: {show(next(iter(values.values())))})%(default).0s"
-    return " (" + ", ".join(f"{k}: {show(v)}" for k, v in values.items()) + ")%(default).0s"
-
-
-_FIELD_HELP = {
-    "frame_sizes": "frame-level tiers, bottom first, comma-separated: 16 = 2-tier, 16,4 = 3-tier",
-    "dim": "RNN and MLP width",
-    "rnn": "gru or lstm",
-    "rnn_layers": "stacked RNN layers per frame-level tier",
-    "weight_norm": "weight normalisation on linear layers (true/false)",
-    "batch_size": "chunks per step, across all processes",
-    "seq_len": "truncated-BPTT window in samples (a multiple of the top tier's frame)",
-    "chunk_seconds": "seconds of audio per chunk; state carries across its windows",
-    "lr": "Adam learning rate",
-    "lr_decay": "none or cosine",
-    "grad_clip": "maximum gradient norm",
-    "val_every": "steps between validations",
-    "checkpoint_every": "steps between checkpoints",
-    "keep_checkpoints": "step checkpoints kept besides last.pt and best.pt",
-    "val_seconds": "at most this much validation audio per evaluation",
-    "preview_seconds": "length of each preview clip in seconds (0: none)",
-    "preview_temperatures": "comma-separated temperatures, one preview clip each",
-    "autocast": "off or bf16 mixed precision (measured slower on CPUs without AMX)",
-    "seed": "random seed for initialisation and data order",
-}
+    values = {p.name: as_text(getattr(getattr(p, part), name)) for p in PRESETS.values()}
+    if len(set(values.values())) == 1:
+        return f" (all presets: {next(iter(values.values()))})"
+    return " (" + ", ".join(f"{k}: {v}" for k, v in values.items()) + ")"
 
 
 def overrides(args) -> tuple[dict, dict]:
@@ -99,7 +74,7 @@ def overrides(args) -> tuple[dict, dict]:
     return pick(ModelConfig), pick(TrainConfig)
 
 
-def _run(args) -> int:
+def run(args) -> int:
     from inspire.samplernn.train import train
 
     model_over, train_over = overrides(args)

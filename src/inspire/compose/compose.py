@@ -14,7 +14,6 @@ Nothing here imports torch; scipy, noisereduce and pyloudnorm load only when ren
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -234,64 +233,3 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
     piece = write_piece(arr, r, out, stems_dir=stems, arrangement_path=toml_path, auto=auto)
     write_arrangement(toml_path, arr, notes=notes, header=header)
     return piece
-
-
-# ----------------------------------------------------------------------------------- command line
-
-
-def add_cli(sub, formatter_class) -> None:
-    p = sub.add_parser(
-        "compose",
-        formatter_class=formatter_class,
-        help="splice clips into a new, loudness-normalised piece",
-        description=(
-            "Render ARRANGEMENT (a TOML list of parts: clip, in_s, out_s, gain_db, crossfade_s) to OUT,\n"
-            "or with --auto arrange the best passages of a folder of clips yourself (using its\n"
-            "curation.json when present) and write the arrangement beside OUT as OUT.toml to edit.\n"
-            "Also writes OUT.json (every part traced to its clip) and OUT.labels.txt (open it in\n"
-            "Audacity with File > Import > Labels to see the splices).\n\n"
-            "  inspire compose --auto clips/ --minutes 4 --out piece.wav\n"
-            "  inspire compose piece.toml --out piece.wav --force"
-        ),
-    )
-    p.add_argument("arrangement", nargs="?", metavar="ARRANGEMENT", help="arrangement TOML to render")
-    p.add_argument("--auto", metavar="CLIPS_DIR", help="arrange the clips in CLIPS_DIR automatically")
-    p.add_argument("--minutes", type=float, default=4.0, help="length of an --auto piece, in minutes")
-    p.add_argument("--out", required=True, metavar="OUT", help="the piece to write (.wav, .flac or .mp3)")
-    p.add_argument("--stems", metavar="DIR", help="also write each part as a full-length, aligned file in DIR")
-    p.add_argument("--noise-reduction", choices=NOISE_MODES, default=argparse.SUPPRESS,
-                   help="spectral gating: off, on each part, or on the whole mix "
-                        "(default: the arrangement's; mix for --auto)")
-    p.add_argument("--lufs", type=float, default=argparse.SUPPRESS,
-                   help="integrated loudness target (default: the arrangement's; -14)")
-    p.add_argument("--true-peak", type=float, default=argparse.SUPPRESS,
-                   help="true-peak ceiling in dBTP (default: the arrangement's; -1)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --auto's ordering search")
-    p.add_argument("--force", action="store_true", help="overwrite an existing OUT (and its .toml/.json/.labels.txt)")
-    p.set_defaults(func=run_cli)
-
-
-def run_cli(args) -> int:
-    if (args.arrangement is None) == (args.auto is None):
-        raise UserInputError("give either an ARRANGEMENT file or --auto CLIPS_DIR (exactly one)")
-    nr, lufs, tp = (getattr(args, k, None) for k in ("noise_reduction", "lufs", "true_peak"))
-    if args.auto is not None:
-        piece = auto_compose(args.auto, minutes=args.minutes, out=args.out, seed=args.seed,
-                             noise_reduction=nr or "mix", lufs=-14.0 if lufs is None else lufs,
-                             true_peak=-1.0 if tp is None else tp, stems_dir=args.stems, force=args.force)
-    else:
-        piece = render_arrangement(args.arrangement, out=args.out, stems_dir=args.stems, force=args.force,
-                                   noise_reduction=nr, lufs=lufs, true_peak=tp)
-    out = Path(args.out)
-    loud = piece["loudness"]
-    _say(f"{len(piece['parts'])} parts, {piece['seconds']:.1f} s, "
-         f"{loud.get('integrated_lufs')} LUFS, true peak {loud.get('true_peak_dbtp')} dBTP")
-    print(out)
-    if piece.get("auto"):
-        print(out.with_suffix(".toml"))
-    print(out.with_suffix(".json"))
-    print(out.with_suffix(".labels.txt"))
-    for part in piece["parts"]:
-        if part["stem"]:
-            print(out.parent / part["stem"])
-    return 0

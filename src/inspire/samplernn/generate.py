@@ -21,12 +21,12 @@ sidecar is finished. Run the same command again to resume: finished clips are sk
 `--shard I/N` (or torchrun's RANK/WORLD_SIZE) splits the clips across processes into the same
 folder; the manifest is rebuilt from the sidecars under a file lock, so shards never collide.
 
-No torch at import time (the CLI's --help stays fast): the run functions import it.
+The command line (inspire.cli.generate) imports this module only to run a job; the defaults it
+shows live in inspire.config.GenerateDefaults.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import hashlib
@@ -38,16 +38,26 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
 
 from inspire import __version__, clips
 from inspire import schedule as temp
-from inspire.errors import CheckpointError, DiskFullError, InspireError, UserInputError
+from inspire.audio.dataset import PrepareSettings, condition, load_prepared
+from inspire.audio.io import read_audio, sha256_of
+from inspire.audio.quantize import dequantize
+from inspire.config import GENERATE
+from inspire.errors import CheckpointError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path
+from inspire.samplernn import checkpoint as ckpt_mod
+from inspire.samplernn import sample
+from inspire.samplernn.device import pick_device
+from inspire.samplernn.model import SampleRNN
+from inspire.samplernn.sample import FastStepper
 
-DEFAULT_SECONDS = 30.0
-DEFAULT_PRIME_SECONDS = 4.0
-CPU_BATCH, GPU_BATCH = 64, 512  # default streams at once: GEMMs are efficient from here on
 BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 
 
@@ -55,7 +65,8 @@ BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 # Ids and seeds
 
 
-def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: Any = None, steer_key: Any = None) -> str:
+def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: list | None = None,
+            steer_key: list | None = None) -> str:
     """Deterministic id of a clip: its index (for sorting) and a hash of what makes it. (An
     unsteered clip's id is what it was before steering existed.)"""
     key = [checkpoint_sha256, int(seed), str(spec), int(index)] + ([prime_key] if prime_key is not None else [])
@@ -112,22 +123,20 @@ class _Context:
     """The loaded checkpoint and the settings every clip of a job shares."""
 
     run_dir: Path
-    model: Any
+    model: SampleRNN
     ckpt_path: Path
     ckpt_sha256: str
     step: int | None
     sample_rate: int
     quantization: str
     levels: int
-    device: Any
-    stepper: Any = None  # inspire.samplernn.sample.FastStepper, built once per job
+    device: torch.device
+    stepper: FastStepper  # built once per job
     normalize: str = "peak"  # how the run's data was level-normalised (see inspire.audio.dataset.condition)
     prime_cache: dict = field(default_factory=dict)
 
     @property
-    def settings(self):
-        from inspire.audio.dataset import PrepareSettings
-
+    def settings(self) -> PrepareSettings:
         return PrepareSettings(self.sample_rate, self.quantization, self.levels, normalize=self.normalize)
 
     @property
@@ -135,14 +144,7 @@ class _Context:
         return {"path": str(self.ckpt_path.resolve()), "sha256": self.ckpt_sha256, "step": self.step}
 
 
-def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = False):
-    import torch
-
-    from inspire.samplernn import checkpoint as ckpt_mod
-    from inspire.samplernn.sample import FastStepper
-    from inspire.audio.io import sha256_of
-    from inspire.samplernn.device import pick_device
-
+def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = False) -> _Context:
     dev = pick_device(device)
     local = os.environ.get("LOCAL_RANK")
     if dev.type == "cuda" and dev.index is None and local is not None:
@@ -178,18 +180,13 @@ def _prime_request(prime: str | None, seconds: float, start_s: float | None) -> 
     path = Path(prime)
     if not path.is_file():
         raise UserInputError(f"--prime {prime}: no such file (give an audio file or 'corpus')")
-    from inspire.audio.io import sha256_of
-
     return {"source": str(path.resolve()), "sha256": sha256_of(path), "seconds": float(seconds), "start_s": start_s}
 
 
-def _prepared_file(ctx: _Context, path: str):
+def _prepared_file(ctx: _Context, path: str) -> np.ndarray:
     """A prime file as training data is prepared: read at the run's rate (any format, rate and
     channel count), then `inspire.audio.dataset.condition` with the run's settings. Cached per path."""
     if path not in ctx.prime_cache:
-        from inspire.audio.io import read_audio
-        from inspire.audio.dataset import condition
-
         audio, _ = read_audio(path, sample_rate=ctx.sample_rate)
         ctx.prime_cache[path] = condition(audio, ctx.settings)
     return ctx.prime_cache[path]
@@ -197,9 +194,6 @@ def _prepared_file(ctx: _Context, path: str):
 
 def _corpus(ctx: _Context):
     if "corpus" not in ctx.prime_cache:
-        from inspire.audio.dataset import load_prepared
-        from inspire.errors import DatasetError
-
         data = load_prepared(ctx.run_dir)
         mine = ctx.settings.fixed()
         if data.settings.fixed() != mine:
@@ -216,8 +210,6 @@ def _resolve_prime(ctx: _Context, request: dict | None, rng_seed: int) -> dict |
     if request["source"] == "corpus":
         if "track" in request:  # already resolved (--again)
             return dict(request)
-        import numpy as np
-
         data = _corpus(ctx)
         segs = data.segments("train") or data.segments("val")
         lengths = np.array([seg.end - seg.start for _, seg in segs], dtype=np.float64)
@@ -238,7 +230,7 @@ def _resolve_prime(ctx: _Context, request: dict | None, rng_seed: int) -> dict |
     return {"source": request["source"], "sha256": request["sha256"], "start_s": round(start / sr, 6), "seconds": round(n / sr, 6)}
 
 
-def _prime_classes(ctx: _Context, prime: dict):
+def _prime_classes(ctx: _Context, prime: dict) -> np.ndarray:
     """The quantized samples of a resolved prime stretch (np.ndarray of classes)."""
     sr = ctx.sample_rate
     start, n = round(prime["start_s"] * sr), round(prime["seconds"] * sr)
@@ -251,7 +243,7 @@ def _prime_classes(ctx: _Context, prime: dict):
     return _prepared_file(ctx, prime["source"])[start : start + n]
 
 
-def _prime_key(request: dict | None) -> Any:
+def _prime_key(request: dict | None) -> list | None:
     """The part of a clip's id that says how it was primed (None when unprimed)."""
     if request is None:
         return None
@@ -313,14 +305,14 @@ def run_job(
     run_dir: str | os.PathLike,
     *,
     n: int,
-    seconds: float = DEFAULT_SECONDS,
-    temperatures: list[str] | tuple[str, ...] = ("1.0",),
-    seed: int = 0,
-    checkpoint: str = "best",
+    seconds: float = GENERATE.seconds,
+    temperatures: list[str] | tuple[str, ...] = GENERATE.temperatures,
+    seed: int = GENERATE.seed,
+    checkpoint: str = GENERATE.checkpoint,
     out: str | os.PathLike | None = None,
     batch_size: int | None = None,
     prime: str | None = None,
-    prime_seconds: float = DEFAULT_PRIME_SECONDS,
+    prime_seconds: float = GENERATE.prime_seconds,
     prime_start: float | None = None,
     include_prime: bool = False,
     device: str = "auto",
@@ -346,14 +338,12 @@ def run_job(
     `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
     `threads`: CPU threads (None: the faster of one and all, measured at the start).
     """
-    from inspire.samplernn.checkpoint import resolve
-
     run_dir = Path(run_dir)
     schedules = temp.parse_many(list(temperatures))
     _check_job(n=n, seconds=seconds, batch_size=batch_size)
     shard_i, shard_n = parse_shard(shard)
     prime_req = _prime_request(prime, prime_seconds, prime_start)
-    ctx = _load(run_dir, resolve(run_dir, str(checkpoint)), device, int8=int8)
+    ctx = _load(run_dir, ckpt_mod.resolve(run_dir, str(checkpoint)), device, int8=int8)
     steering = _steering(ctx, steers, guidance)
     steered = steering != [None]
 
@@ -426,8 +416,6 @@ def again(
         include_prime = bool(prime and prime.get("included"))
     prime_req = None if not prime else {k: v for k, v in prime.items() if k != "included"}
     if prime_req and prime_req["source"] != "corpus":
-        from inspire.audio.io import sha256_of
-
         path = Path(prime_req["source"])
         if not path.is_file():
             raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
@@ -461,13 +449,10 @@ def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
 
 
 def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
-    from inspire.audio.io import sha256_of
-    from inspire.samplernn.checkpoint import checkpoint_dir
-
     path = Path(ck.get("path", ""))
     if path.is_file() and sha256_of(path) == ck.get("sha256"):
         return path
-    cdir = checkpoint_dir(run_dir)
+    cdir = ckpt_mod.checkpoint_dir(run_dir)
     for cand in sorted(cdir.glob("*.pt")) if cdir.is_dir() else []:
         if sha256_of(cand) == ck.get("sha256"):
             return cand
@@ -504,22 +489,26 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
     clips.rebuild_manifest(out, header)
 
     if batch_size is None:
-        batch_size = GPU_BATCH if ctx.device.type == "cuda" else CPU_BATCH
+        batch_size = GENERATE.gpu_batch if ctx.device.type == "cuda" else GENERATE.cpu_batch
     n_batches = math.ceil(len(pending) / batch_size) if pending else 0
     size = math.ceil(len(pending) / n_batches) if n_batches else 0  # balanced batches
     threads_before = _set_threads(ctx, size, threads) if pending else None
-    bar = _progress(len(plans), len(plans) - len(pending), len(pending) * seconds, enabled=progress)
+    have = len(plans) - len(pending)  # clips in the folder, shown beside the bar of audio seconds
+    bar = _progress(len(pending) * seconds, enabled=progress)
     try:
         for b in range(n_batches):
+            if bar is not None:
+                bar.set_postfix_str(f"clips {have}/{len(plans)}", refresh=False)
             batch = pending[b * size : (b + 1) * size]
             _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
             clips.rebuild_manifest(out, header)
+            have += len(batch)
+        if bar is not None:
+            bar.set_postfix_str(f"clips {have}/{len(plans)}")
     finally:
         if bar is not None:
             bar.close()
         if threads_before is not None:
-            import torch
-
             torch.set_num_threads(threads_before)
     if plans:
         done = len(plans) - len(pending)
@@ -534,8 +523,6 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     with other processes, several OpenMP threads per step can be many times slower than one
     (a thread descheduled at every barrier), while on an idle machine they are faster.
     """
-    import torch
-
     before = torch.get_num_threads()
     if ctx.device.type != "cpu":
         return None
@@ -544,8 +531,6 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
         return before
     if before <= 1:
         return None
-    from inspire.samplernn import sample
-
     lb = ctx.model.lookback
     n = max(2 * lb, 64)
     timings = {}
@@ -561,26 +546,15 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     return before
 
 
-def _progress(total_clips: int, done: int, audio_seconds: float, *, enabled: bool):
+def _progress(audio_seconds: float, *, enabled: bool) -> tqdm | None:
     if not enabled:
         return None
-    from tqdm import tqdm
-
-    bar = tqdm(total=round(audio_seconds, 3), unit="s", desc="generating", file=sys.stderr, dynamic_ncols=True,
+    return tqdm(total=round(audio_seconds, 3), unit="s", desc="generating", file=sys.stderr, dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
-    bar.clips = [done, total_clips]
-    bar.set_postfix_str(f"clips {done}/{total_clips}")
-    return bar
 
 
 def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_samples: int, include_prime: bool,
-                    plot: bool, bar) -> None:
-    import numpy as np
-    import torch
-
-    from inspire.samplernn import sample
-    from inspire.audio.quantize import dequantize
-
+                    plot: bool, bar: tqdm | None) -> None:
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
     primes = [_resolve_prime(ctx, p.prime, p.stream_seed) for p in batch]
@@ -636,9 +610,6 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset)
             if plot:
                 _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
-            if bar is not None:
-                bar.clips[0] += 1
-                bar.set_postfix_str(f"clips {bar.clips[0]}/{bar.clips[1]}")
     finally:
         for w in writers:
             w.abort()
@@ -648,14 +619,10 @@ class _ClipWriter:
     """Streams one clip to `.<id>.partial.wav`; `commit` renames it to `<id>.wav` once whole."""
 
     def __init__(self, path: Path, sample_rate: int):
-        import soundfile as sf
-
         self.path, self.tmp = path, path.with_name(f".{path.stem}.partial.wav")
         self.file = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV")
 
-    def write(self, x) -> None:
-        import numpy as np
-
+    def write(self, x: np.ndarray) -> None:
         try:
             self.file.write(np.clip(x, -1.0, 1.0))
         except (OSError, RuntimeError) as exc:
@@ -795,91 +762,3 @@ def _plot(path: Path, curve: dict, prime_s: float, total_s: float) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
-
-
-class _Temperatures(argparse.Action):
-    """--temperature may repeat (a sweep); the first use replaces the default."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        current = getattr(namespace, self.dest)
-        items = list(current) if isinstance(current, list) else []
-        items.append(values)
-        setattr(namespace, self.dest, items)
-
-
-def add_cli(sub, formatter_class) -> None:
-    p = sub.add_parser(
-        "generate",
-        formatter_class=formatter_class,
-        help="generate an abundance of clips with expressive temperature",
-        description=(
-            "Generate clips from a trained run. Temperature can move during a clip:\n"
-            "  1.0                      constant\n"
-            "  0.875:1.15               ramp from the start of each clip to its end\n"
-            "  0:0.75,0.5:1.1,1:0.75    breakpoints at fractions of the clip\n"
-            "  0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds\n"
-            "Several --temperature options spread the clips evenly across them (a sweep).\n\n"
-            "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
-            "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
-            "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
-        ),
-    )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (made by inspire prepare / train)")
-    p.add_argument("-n", "--clips", type=int, default=8, dest="n", help="number of clips")
-    p.add_argument("--seconds", type=float, default=argparse.SUPPRESS,
-                   help=f"length of each clip in seconds (default: {DEFAULT_SECONDS:g}; with --again, the clip's own length)")
-    p.add_argument("--temperature", "-t", action=_Temperatures, default="1.0", metavar="SPEC",
-                   help="temperature schedule (repeat for a sweep); every value must be > 0")
-    p.add_argument("--checkpoint", default="best", help="best, last, a step number or a path")
-    p.add_argument("--seed", type=int, default=0, help="job seed: the same seed gives the same clips")
-    p.add_argument("--batch-size", type=int, default=argparse.SUPPRESS,
-                   help=f"streams generated at once (default: {CPU_BATCH} on a CPU, {GPU_BATCH} on a GPU, fewer for fewer clips)")
-    p.add_argument("--out", metavar="DIR", default=argparse.SUPPRESS,
-                   help="output folder (default: a folder under RUN_DIR/clips/ named after the job, so a rerun resumes)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--prime", metavar="FILE|corpus", default=None,
-                   help="continue from real audio: an audio file (any format, rate, channels), or 'corpus' for a random "
-                        "stretch of a training track per clip")
-    p.add_argument("--prime-seconds", type=float, default=DEFAULT_PRIME_SECONDS, help="length of the prime")
-    p.add_argument("--prime-start", type=float, default=argparse.SUPPRESS,
-                   help="where the prime starts in FILE, in seconds (default: the last --prime-seconds of the file)")
-    p.add_argument("--include-prime", action="store_true", help="keep the prime at the start of each clip")
-    p.add_argument("--again", metavar="ID", default=None,
-                   help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
-    p.add_argument("--shard", metavar="I/N", default=argparse.SUPPRESS,
-                   help="make only shard I of N (from 0) of the clips, into the same folder (default: torchrun's RANK/WORLD_SIZE)")
-    p.add_argument("--int8", action="store_true",
-                   help="opt-in, CPU only: int8 weights for the big matrices (about 3x faster; the sampled distribution "
-                        "moves slightly, so clips differ from fp32 ones)")
-    p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
-                   help="CPU threads (default: measured at the start, the faster of one and all cores: several "
-                        "threads are slower on a CPU busy with other work)")
-    p.add_argument("--plot", action="store_true", help="draw each clip's temperature curve beside it (<id>.png)")
-    p.add_argument("--force", action="store_true", help="replace clips in --out that were made with other settings")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run_cli)
-
-
-def _run_cli(args) -> int:
-    seconds = getattr(args, "seconds", None)
-    out = getattr(args, "out", None)
-    common = dict(out=out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force,
-                  int8=True if args.int8 else None, threads=getattr(args, "threads", None))
-    start = time.time()
-    if args.again:
-        folder = again(args.run_dir, args.again, seconds=seconds, include_prime=True if args.include_prime else None, **common)
-    else:
-        temps = args.temperature if isinstance(args.temperature, list) else [args.temperature]
-        folder = run_job(
-            args.run_dir, n=args.n, seconds=DEFAULT_SECONDS if seconds is None else seconds, temperatures=temps,
-            seed=args.seed, checkpoint=args.checkpoint, batch_size=getattr(args, "batch_size", None), prime=args.prime,
-            prime_seconds=args.prime_seconds, prime_start=getattr(args, "prime_start", None),
-            include_prime=args.include_prime, shard=getattr(args, "shard", None), **{**common, "int8": bool(args.int8)},
-        )
-    print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
-    print(folder)
-    return 0

@@ -1,0 +1,87 @@
+"""`inspire generate`: clips from a trained run (inspire.samplernn.generate, imported when it runs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from inspire.cli.flags import add_field
+from inspire.config import GENERATE, GenerateDefaults, help_of
+
+
+def add(sub, formatter) -> None:
+    p = sub.add_parser(
+        "generate",
+        formatter_class=formatter,
+        help="generate an abundance of clips with expressive temperature",
+        description=(
+            "Generate clips from a trained run. Temperature can move during a clip:\n"
+            "  1.0                      constant\n"
+            "  0.875:1.15               ramp from the start of each clip to its end\n"
+            "  0:0.75,0.5:1.1,1:0.75    breakpoints at fractions of the clip\n"
+            "  0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds\n"
+            "Several --temperature options spread the clips evenly across them (a sweep).\n\n"
+            "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
+            "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
+            "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (made by inspire prepare / train)")
+    p.add_argument("-n", "--clips", type=int, default=GENERATE.clips, dest="n", help=help_of(GenerateDefaults, "clips"))
+    add_field(p, GenerateDefaults, "seconds", default=None,
+              help=f"{help_of(GenerateDefaults, 'seconds')} "
+                   f"(default: {GENERATE.seconds:g}; with --again, the clip's own length)")
+    p.add_argument("--temperature", "-t", action="append", default=None, metavar="SPEC", dest="temperatures",
+                   help=f"{help_of(GenerateDefaults, 'temperatures')} (default: {' '.join(GENERATE.temperatures)})")
+    add_field(p, GenerateDefaults, "checkpoint")
+    add_field(p, GenerateDefaults, "seed")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"streams generated at once (default: {GENERATE.cpu_batch} on a CPU, "
+                        f"{GENERATE.gpu_batch} on a GPU, fewer for fewer clips)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder "
+                        "(default: a folder under RUN_DIR/clips/ named after the job, so a rerun resumes)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--prime", metavar="FILE|corpus", default=None,
+                   help="continue from real audio: an audio file (any format, rate, channels), "
+                        "or 'corpus' for a random stretch of a training track per clip")
+    add_field(p, GenerateDefaults, "prime_seconds")
+    p.add_argument("--prime-start", type=float, default=None,
+                   help="where the prime starts in FILE, in seconds (default: the last --prime-seconds of the file)")
+    p.add_argument("--include-prime", action="store_true", help="keep the prime at the start of each clip")
+    p.add_argument("--again", metavar="ID", default=None,
+                   help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="make only shard I of N (from 0) of the clips, into the same folder "
+                        "(default: torchrun's RANK/WORLD_SIZE)")
+    p.add_argument("--int8", action="store_true",
+                   help="opt-in, CPU only: int8 weights for the big matrices (about 3x faster; "
+                        "the sampled distribution moves slightly, so clips differ from fp32 ones)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: measured at the start, the faster of one and all cores: several "
+                        "threads are slower on a CPU busy with other work)")
+    p.add_argument("--plot", action="store_true", help="draw each clip's temperature curve beside it (<id>.png)")
+    p.add_argument("--force", action="store_true", help="replace clips in --out that were made with other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from inspire.samplernn import generate
+
+    common = dict(out=args.out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force,
+                  threads=args.threads)
+    start = time.time()
+    if args.again:
+        folder = generate.again(args.run_dir, args.again, seconds=args.seconds, int8=True if args.int8 else None,
+                                include_prime=True if args.include_prime else None, **common)
+    else:
+        folder = generate.run_job(
+            args.run_dir, n=args.n, seconds=GENERATE.seconds if args.seconds is None else args.seconds,
+            temperatures=args.temperatures or GENERATE.temperatures, seed=args.seed, checkpoint=args.checkpoint,
+            batch_size=args.batch_size, prime=args.prime, prime_seconds=args.prime_seconds,
+            prime_start=args.prime_start, include_prime=args.include_prime, shard=args.shard, int8=args.int8, **common,
+        )
+    print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
+    print(folder)
+    return 0
