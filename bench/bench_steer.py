@@ -134,7 +134,9 @@ def heldout_pieces(prep, *, lookback: int, seq_len: int, max_s: float) -> tuple[
                 segs.append(s)
     usable = min(s.end - s.start for s in segs) - lookback
     n = min(usable, int(max_s * SR)) // seq_len * seq_len
-    return tracks, np.stack([np.asarray(prep.array(t)[s.start : s.start + lookback + n], dtype=np.int64) for t, s in zip(tracks, segs)])
+    rows = [np.asarray(prep.array(t)[s.start : s.start + lookback + n], dtype=np.int64)
+            for t, s in zip(tracks, segs, strict=True)]
+    return tracks, np.stack(rows)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def generate(model, n_streams: int, seconds: float, *, steers: list[str] | None,
 
         def labels(positions):
             t = positions.cpu().numpy() / SR
-            w = np.stack([s.weights(t, last, r, len(names) + 1) for s, r in zip(bound, rows)])
+            w = np.stack([s.weights(t, last, r, len(names) + 1) for s, r in zip(bound, rows, strict=True)])
             return torch.from_numpy(w).to(device)
 
     run = graph.stream if device.type == "cuda" else sample.stream
@@ -290,10 +292,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     from inspire.samplernn.train import train
 
-    print(f"# steering study: {platform.node()}, {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu'}), "
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+    print(f"# steering study: {platform.node()}, {dev} ({where}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     corpus = Path(args.corpus)
-    print(f"# preset {preset}, {minutes:g} min of training per model, corpus {corpus}{' (first 40 s of each song)' if quick else ''}")
+    print(f"# preset {preset}, {minutes:g} min of training per model, corpus {corpus}"
+          + (" (first 40 s of each song)" if quick else ""))
     base = prepare_corpus(work, corpus, quick=quick, fraction=args.val_fraction)
     prep = load_prepared(base)
     results: dict = {"preset": preset, "minutes": minutes, "device": str(dev), "quick": quick}
@@ -306,7 +310,8 @@ def main() -> None:
         if not (run / "checkpoints" / "last.pt").is_file():
             run_with(base, run)
             t0 = time.time()
-            train(run, preset=preset, train_overrides={"label_by": label_by, "val_every": 10**9, "checkpoint_every": 10**9},
+            over = {"label_by": label_by, "val_every": 10**9, "checkpoint_every": 10**9}  # time goes to training
+            train(run, preset=preset, train_overrides=over,
                   max_minutes=minutes, device=str(dev), previews=False, progress=False)
             print(f"# trained {name} in {time.time() - t0:.0f} s", file=sys.stderr)
     if args.stage in ("plain", "labelled"):
@@ -319,7 +324,8 @@ def main() -> None:
     plain, (labelled, lck) = runs["plain"][0], runs["labelled"]
     names = labelled.cfg.labels
     labelling = Labelling.from_json(lck.get("labels"))
-    print(f"# steps in {minutes:g} min: plain {results['plain_steps']}, labelled {results['labelled_steps']}; labels: {', '.join(names)}")
+    print(f"# steps in {minutes:g} min: plain {results['plain_steps']}, labelled {results['labelled_steps']}; "
+          f"labels: {', '.join(names)}")
 
     # 1. held-out bits
     seq = runs["plain"][1]["train_config"]["seq_len"]
@@ -331,7 +337,8 @@ def main() -> None:
     others = [heldout_bits(labelled, pieces, [((r - 1 + k) % len(names)) + 1 for r in own], seq_len=seq, device=dev)
               for k in range(1, len(names))]
     b_wrong = np.mean(others, axis=0)
-    print(f"\n## 1. held-out bits/sample ({(pieces.shape[1] - labelled.lookback) / SR:.1f} s from the end of each track)")
+    held_s = (pieces.shape[1] - labelled.lookback) / SR
+    print(f"\n## 1. held-out bits/sample ({held_s:.1f} s from the end of each track)")
     print(f"{'track':<24} {'no labels':>10} {'own label':>10} {'no label':>10} {'other':>10}")
     rows_out = []
     for i, t in enumerate(tracks):
@@ -356,7 +363,7 @@ def main() -> None:
     steered = generate(labelled, len(specs), clip_s, steers=specs, **gen_kw)
     guided = generate(labelled, len(specs), clip_s, steers=specs, guidance=args.guidance, seed=1, **gen_kw)
     unsteered = generate(labelled, len(specs), clip_s, steers=None, seed=2, **gen_kw)
-    baseline = generate(plain, len(specs), clip_s, steers=None, seed=3, names=(), device=dev, temperature=args.temperature, kind=kind)
+    baseline = generate(plain, len(specs), clip_s, steers=None, seed=3, **{**gen_kw, "names": ()})
     print(f"# generated {4 * len(specs)} clips of {clip_s:g} s in {time.time() - t0:.0f} s", file=sys.stderr)
     print(f"{'steered to':<24} {'plain':>8} {'guided':>8} {'unsteered':>10} {'no labels':>10}")
     attr = []
@@ -381,7 +388,8 @@ def main() -> None:
         clips = morphs[k * per : (k + 1) * per]
         start = shares(clf, clips, len(order), part=(0.0, 0.25))
         end = shares(clf, clips, len(order), part=(0.75, 1.0))
-        print(f"  {a} -> {b}: start A {start[idx[a]]:.2f} (B {start[idx[b]]:.2f}), end B {end[idx[b]]:.2f} (A {end[idx[a]]:.2f})")
+        print(f"  {a} -> {b}: start A {start[idx[a]]:.2f} (B {start[idx[b]]:.2f}), "
+              f"end B {end[idx[b]]:.2f} (A {end[idx[a]]:.2f})")
         mo.append({"from": a, "to": b, "start_from": float(start[idx[a]]), "start_to": float(start[idx[b]]),
                    "end_to": float(end[idx[b]]), "end_from": float(end[idx[a]])})
     results["morphs"] = mo
@@ -404,7 +412,8 @@ def main() -> None:
             return w
         return labels
 
-    print(f"\n## 3. generation speed (samples/s per stream; x plain), {n} samples, load average {os.getloadavg()[0]:.2f}")
+    print(f"\n## 3. generation speed (samples/s per stream; x unsteered), {n} samples, "
+          f"load average {os.getloadavg()[0]:.2f}")
     sp = []
     for b in (1, batch):
         for use_graph in ((False, True) if dev.type == "cuda" else (False,)):
@@ -413,10 +422,12 @@ def main() -> None:
                      ("unlabelled model", speed(plain, b, n, dev, use_graph=use_graph)),
                      ("steered", speed(labelled, b, n, dev, labels=const(b), use_graph=use_graph)),
                      ("morphing", speed(labelled, b, n, dev, labels=morph(b), use_graph=use_graph)),
-                     ("guided", speed(labelled, b, n, dev, labels=const(b), guidance=args.guidance, use_graph=use_graph))]
+                     ("guided", speed(labelled, b, n, dev, labels=const(b), guidance=args.guidance,
+                                      use_graph=use_graph))]
             path = "graph" if use_graph else "stream"
             print(f"batch {b:>4} ({path}): " + ", ".join(f"{k} {v:,.0f} ({v / base_v:.2f}x)" for k, v in cases))
-            sp += [{"batch": b, "path": path, "case": k, "samples_per_s_per_stream": v, "vs_unsteered": v / base_v} for k, v in cases]
+            sp += [{"batch": b, "path": path, "case": k, "samples_per_s_per_stream": v, "vs_unsteered": v / base_v}
+                   for k, v in cases]
     results["speed"] = sp
     results["load_average"] = os.getloadavg()[0]
     write_json(work / "results.json", results)

@@ -222,14 +222,14 @@ def test_guided_priming_primes_both_halves():
     h1, cond = sample.prime_state(m, prime, lab)
     h0, uncond = sample.prime_state(m, prime)
     assert torch.equal(h, h1) and torch.equal(h, h0) and h.shape == (2, lb)
-    for g, c, u in zip(guided.hidden, cond.hidden, uncond.hidden):
+    for g, c, u in zip(guided.hidden, cond.hidden, uncond.hidden, strict=True):
         torch.testing.assert_close(g, torch.cat([c, u], dim=-2))
     # Priming with labels equals stepping model.step through the prime with them.
     with torch.no_grad():
         state = m.start(2)
         for t in range(prime.shape[1] - lb):
             _, state = m.step(prime[:, t : t + lb], state, lab)
-    for a, b in zip(cond.hidden, state.hidden):
+    for a, b in zip(cond.hidden, state.hidden, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     kw = dict(n_samples=50, temperature=torch.ones(2), seeds=[5, 6], history=h, labels=lab)
     assert sample.generate(m, state=guided, guidance=2.0, **kw).shape == (2, 50)
@@ -280,10 +280,12 @@ def test_steer_forms():
     np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.75, 0.25, 0], [0, 0, 1, 0]])
     bp = schedule.parse_steer("0s:nebula,20s:through-space,45s:none")
     w = _rows_at(bp, [0, 10, 20, 32.5, 45, 60], 30)  # seconds hold beyond the clip's length
-    np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 1, 0], [0.5, 0, 0.5, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
+    np.testing.assert_allclose(
+        w, [[0, 1, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 1, 0], [0.5, 0, 0.5, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
     frac = schedule.parse_steer('0.25:nebula,0.75:"live, take 2"')
     w = _rows_at(frac, [0, 3, 4, 5, 8], 8)
-    np.testing.assert_allclose(w, [[0, 1, 0, 0], [0, 0.75, 0, 0.25], [0, 0.5, 0, 0.5], [0, 0.25, 0, 0.75], [0, 0, 0, 1]])
+    np.testing.assert_allclose(
+        w, [[0, 1, 0, 0], [0, 0.75, 0, 0.25], [0, 0.5, 0, 0.5], [0, 0.25, 0, 0.75], [0, 0, 0, 1]])
     assert schedule.parse_steer("NEBULA:None").bind(NAMES).labels == ("nebula", "none")
     assert schedule.parse_steer("20s:nebula").unit == "seconds"  # one breakpoint, not a morph from "20s"
 
@@ -326,7 +328,8 @@ def test_bad_steer_specs_are_clear_errors(spec, words):
 
 
 def test_unknown_label_lists_the_known_ones():
-    with pytest.raises(UserInputError, match=r"unknown label 'nebul'; the model knows: nebula, through-space, live, take 2"):
+    known = r"unknown label 'nebul'; the model knows: nebula, through-space, live, take 2"
+    with pytest.raises(UserInputError, match=known):
         schedule.parse_steer("nebul").bind(NAMES)
     with pytest.raises(UserInputError, match="trained without labels"):
         schedule.parse_steer("nebula").bind(())
@@ -370,8 +373,8 @@ def test_steered_sweep_meets_every_temperature_and_records_its_curve(labelled_ru
     from inspire import clips
     from inspire.samplernn import generate
 
-    out = generate.run_job(labelled_run, n=4, seconds=0.05, temperatures=["0.9", "1.1"], steers=["pads", 'pads:"live, take 2"'],
-                           out=tmp_path / "a", device="cpu", threads=1)
+    job = dict(n=4, seconds=0.05, temperatures=["0.9", "1.1"], device="cpu", threads=1)
+    out = generate.run_job(labelled_run, steers=["pads", 'pads:"live, take 2"'], out=tmp_path / "a", **job)
     recs = sorted(clips.scan(out), key=lambda r: r.index)
     assert [(r.temperature["spec"], r.steer["spec"]) for r in recs] == [
         ("0.9", "pads"), ("1.1", "pads"), ("0.9", 'pads:"live, take 2"'), ("1.1", 'pads:"live, take 2"')]
@@ -381,8 +384,7 @@ def test_steered_sweep_meets_every_temperature_and_records_its_curve(labelled_ru
     manifest = clips.read_manifest(out)
     assert manifest["job"]["steers"] == ["pads", 'pads:"live, take 2"']
     # The same job unsteered: other ids, other audio; an unsteered id is what it always was.
-    plain = generate.run_job(labelled_run, n=4, seconds=0.05, temperatures=["0.9", "1.1"], out=tmp_path / "b", device="cpu",
-                             threads=1)
+    plain = generate.run_job(labelled_run, out=tmp_path / "b", **job)
     plain_recs = sorted(clips.scan(plain), key=lambda r: r.index)
     assert all(r.steer is None for r in plain_recs) and "steer" not in json_of(plain / f"{plain_recs[0].id}.json")
     assert plain_recs[0].id == generate.clip_id(plain_recs[0].checkpoint["sha256"], 0, "0.9", 0)
@@ -390,8 +392,7 @@ def test_steered_sweep_meets_every_temperature_and_records_its_curve(labelled_ru
     assert not np.array_equal(_wav(out / recs[0].file), _wav(plain / plain_recs[0].file))
     # Steering the same folder differently is refused (a folder holds one job).
     with pytest.raises(UserInputError, match="different steers"):
-        generate.run_job(labelled_run, n=4, seconds=0.05, temperatures=["0.9", "1.1"], steers=["drums"], out=tmp_path / "a",
-                         device="cpu", threads=1)
+        generate.run_job(labelled_run, steers=["drums"], out=tmp_path / "a", **job)
 
 
 def json_of(path):
@@ -402,9 +403,9 @@ def json_of(path):
 
 @pytest.mark.parametrize("prime", [False, True])
 def test_again_reproduces_a_steered_guided_clip(labelled_run, tmp_path, prime):
+    from conftest import sine, write
     from inspire import clips
     from inspire.samplernn import generate
-    from conftest import sine, write
 
     kw = {}
     if prime:
@@ -447,3 +448,52 @@ def test_steering_a_model_trained_without_labels_is_refused(tmp_path):
     run = _save_run(tmp_path / "plain", ModelConfig(frame_sizes=(4, 2), dim=16, levels=64))
     with pytest.raises(UserInputError, match="was trained without labels; train with --label-by track"):
         generate.run_job(run, n=1, seconds=0.02, steers=["pads"], out=tmp_path / "x", device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_cli_steers_and_again_reproduces(labelled_run, tmp_path, capsys):
+    from inspire import clips
+    from inspire.cli import main
+
+    common = ["--device", "cpu", "--threads", "1", "--quiet"]
+    argv = ["generate", str(labelled_run), "-n", "2", "--seconds", "0.03", *common,
+            "--steer", "pads:drums", "--steer", "none", "-t", "0.9", "--guidance", "1.5", "--out", str(tmp_path / "a")]
+    assert main(argv) == 0
+    recs = sorted(clips.scan(tmp_path / "a"), key=lambda r: r.index)
+    assert [r.steer["spec"] for r in recs] == ["pads:drums", "none"] and recs[0].steer["guidance"] == 1.5
+    capsys.readouterr()
+    again = ["generate", str(labelled_run), "--again", str(tmp_path / "a" / recs[0].file), *common]
+    assert main([*again, "--out", str(tmp_path / "b")]) == 0
+    assert np.array_equal(_wav(tmp_path / "b" / recs[0].file), _wav(tmp_path / "a" / recs[0].file))
+
+
+@pytest.mark.parametrize(
+    "tail, words",
+    [
+        (["--steer", "nebula"], "unknown label 'nebula'"),
+        (["--steer", "pads", "--guidance", "12"], "--guidance must be between 0 and 10"),
+        (["--guidance", "2"], "--guidance needs --steer"),
+        (["--steer", "0.5:pads,0.2:drums"], "must increase"),
+        (["--again", "x", "--steer", "pads"], "leave out --steer"),
+    ],
+)
+def test_cli_bad_steering_exits_2_with_one_line(labelled_run, tmp_path, capsys, tail, words):
+    from inspire.cli import main
+
+    code = main(["generate", str(labelled_run), "-n", "1", "--seconds", "0.02", "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "x"), *tail])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and words in err and "\n" not in err
+
+
+def test_cli_steering_an_unlabelled_model_exits_2(tmp_path, capsys):
+    from inspire.cli import main
+
+    run = _save_run(tmp_path / "plain", ModelConfig(frame_sizes=(4, 2), dim=16, levels=64))
+    code = main(["generate", str(run), "-n", "1", "--seconds", "0.02", "--device", "cpu", "--steer", "pads",
+                 "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "trained without labels" in err and "\n" not in err

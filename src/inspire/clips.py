@@ -203,7 +203,8 @@ _OPTIONAL = {"steer"}  # fields a sidecar holds only when they are set
 # Type of each plain field: what a sidecar may hold there (None is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
     "file": (str,), "run": (str,), "checkpoint": (dict,), "seed": (int,), "index": (int,), "stream_seed": (int,),
-    "temperature": (dict,), "steer": (dict,), "seconds": (int, float), "samples": (int,), "sample_rate": (int,), "quantization": (str,),
+    "temperature": (dict,), "steer": (dict,), "seconds": (int, float), "samples": (int,), "sample_rate": (int,),
+    "quantization": (str,),
     "levels": (int,), "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
 }  # fmt: skip
 

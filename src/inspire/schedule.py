@@ -183,7 +183,8 @@ class Steer:
         """The same curve with every label checked against a model's label names and written as
         the model writes it (matched exactly, else ignoring case); UserInputError otherwise."""
         if not names:
-            raise UserInputError(f"steer {self.spec!r}: the model was trained without labels (train with --label-by track)")
+            raise UserInputError(
+                f"steer {self.spec!r}: the model was trained without labels (train with --label-by track)")
         out = []
         for lab in self.labels:
             if lab.lower() == STEER_NONE:
@@ -237,7 +238,8 @@ def parse_steer(spec: str) -> Steer:
     """Parse one steering spec (see above); UserInputError if it is malformed."""
     text = str(spec).strip()
     if not text:
-        raise UserInputError("steer: empty spec (try nebula, nebula:through-space or 0s:nebula,20s:through-space,45s:none)")
+        raise UserInputError(
+            "steer: empty spec (try nebula, nebula:through-space or 0s:nebula,20s:through-space,45s:none)")
     items = _split_unquoted(text, ",", spec=text)
     if len(items) == 1:
         parts = _split_unquoted(items[0], ":", spec=text)
@@ -272,7 +274,7 @@ def parse_steer(spec: str) -> Steer:
         labels.append(_label(text, parts[1]))
     if len(units) > 1:
         raise UserInputError(f"steer {text!r}: mixes fractions and seconds; use one kind of position")
-    if any(b <= a for a, b in zip(positions, positions[1:])):
+    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
         raise UserInputError(f"steer {text!r}: breakpoint positions must increase from left to right")
     return Steer(text, units.pop(), tuple(positions), tuple(labels))
 

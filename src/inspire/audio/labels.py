@@ -98,8 +98,8 @@ class Labelling:
         if not d:
             return cls()
         try:
-            return cls(str(d["by"]), tuple(d["names"]), tuple(Section(str(t), int(a), int(b), str(lab)) for t, a, b, lab in d["sections"]),
-                       d.get("source"))
+            sections = tuple(Section(str(t), int(a), int(b), str(lab)) for t, a, b, lab in d["sections"])
+            return cls(str(d["by"]), tuple(d["names"]), sections, d.get("source"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"unreadable labels record ({exc})") from exc
 
@@ -128,7 +128,8 @@ def _whole_tracks(prep: PreparedData, by: str, named: list[tuple[Track, str]]) -
     return _finish(prep, by, sections, None, where=f"--label-by {by}")
 
 
-def _finish(prep: PreparedData, by: str, sections: tuple[Section, ...], source: dict | None, *, where: str) -> Labelling:
+def _finish(prep: PreparedData, by: str, sections: tuple[Section, ...], source: dict | None, *,
+            where: str) -> Labelling:
     """Keep as names the labels that occur in training audio, in order of first appearance."""
     trained = {t.id: [(s.start, s.end) for s in t.segments if s.split == "train"] for t in prep.tracks}
     names: list[str] = []
@@ -188,7 +189,8 @@ def _from_csv(prep: PreparedData, path: Path) -> Labelling:
         if not start < end:
             raise UserInputError(f"{path}:{line}: the section must end after it starts ({start_t} to {end_t})")
         if end > dur + END_TOLERANCE_S:
-            raise UserInputError(f"{path}:{line}: the section ends at {end:g} s, beyond the end of {file} ({dur:.2f} s)")
+            raise UserInputError(f"{path}:{line}: the section ends at {end:g} s, beyond the end of {file} "
+                                 f"({dur:.2f} s)")
         if not label:
             raise UserInputError(f"{path}:{line}: the label is empty")
         if label.lower() == RESERVED or '"' in label:
@@ -197,13 +199,14 @@ def _from_csv(prep: PreparedData, path: Path) -> Labelling:
     sections = []
     for track_id, items in found.items():
         items.sort()
-        for (_, a1, _, la), (b0, _, _, lb) in zip(items, items[1:]):
+        for (_, a1, _, la), (b0, _, _, lb) in zip(items, items[1:], strict=False):
             if b0 < a1:
                 raise UserInputError(f"{path}: sections on lines {la} and {lb} overlap ({a1 / sr:g} s > {b0 / sr:g} s)")
         sections += [Section(track_id, a, b, lab) for a, b, lab, _ in items]
     if not sections:
         raise UserInputError(f"{path}: no sections (rows file,start,end,label)")
-    return _finish(prep, "csv", tuple(sections), {"path": str(path.resolve()), "sha256": sha256_of(path)}, where=str(path))
+    source = {"path": str(path.resolve()), "sha256": sha256_of(path)}
+    return _finish(prep, "csv", tuple(sections), source, where=str(path))
 
 
 def _match_track(prep: PreparedData, file: str, csv_path: Path, line: int) -> Track:

@@ -256,7 +256,8 @@ def _prime_key(request: dict | None) -> list | None:
 # Steering
 
 
-def _steering(ctx: _Context, specs: list[str] | tuple[str, ...] | None, guidance: float | None) -> list[temp.Steer | None]:
+def _steering(ctx: _Context, specs: list[str] | tuple[str, ...] | None,
+              guidance: float | None) -> list[temp.Steer | None]:
     """The job's steering curves, checked against the model's labels ([None]: unsteered)."""
     from inspire.samplernn.sample import MAX_GUIDANCE
 
@@ -372,8 +373,8 @@ def run_job(
         st = temp.for_clip(steering, i // len(schedules))
         key = None if st is None else [st.spec, guidance]
         plans.append(
-            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), key), int(seed), stream_seed(seed, i),
-                     s, prime_req, st, guidance if st is not None else None)
+            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), key), int(seed),
+                     stream_seed(seed, i), s, prime_req, st, guidance if st is not None else None)
         )
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
                     batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
@@ -715,7 +716,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
     if same or force:
         return same
     raise UserInputError(
-        f"{side} was made with other settings (length, checkpoint, prime or steering); use another --out, or --force to replace it"
+        f"{side} was made with other settings (length, checkpoint, prime or steering); use another --out, "
+        "or --force to replace it"
     )
 
 

@@ -162,7 +162,8 @@ def stream(
     runner = PeriodStepper(model, history, state, graph=graph, stepper=stepper, guidance=guidance)
     f1 = runner.f1
     moving = callable(labels)
-    labs = None if moving else _label_block(model, labels, torch.zeros(1), b, guided=guided)  # constant: (B|2B, 1, rows)
+    # Constant labels: (B or 2B, 1, rows) once; moving ones: per block below.
+    labs = None if moving else _label_block(model, labels, torch.zeros(1), b, guided=guided)
     noise = StreamNoise(seeds, device)
     block = max(period, block // period * period)
     done = 0

@@ -75,7 +75,8 @@ class FrameTier(nn.Module):
         """(layers, B, dim) for a GRU; (2, layers, B, dim) for an LSTM."""
         return self.h0.unsqueeze(-2).expand(*self.h0.shape[:-1], batch, self.dim).contiguous()
 
-    def forward(self, frames: Tensor, cond: Tensor | None, state: Tensor, label: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, frames: Tensor, cond: Tensor | None, state: Tensor,
+                label: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """frames (B, N, frame) floats; cond (B, N, dim) or None; label (B, N or 1, dim) or None
         -> (B, N * ratio, dim), new state."""
         h = self.input(frames)  # (B, N, dim)
@@ -166,7 +167,8 @@ class SampleRNN(nn.Module):
         want = f"{one}" + (f" or {per_sample}" if per_sample else "")
         raise ValueError(f"labels have shape {shape}, expected {want} ({'weights' if float_ else 'rows'})")
 
-    def forward(self, x: Tensor, state: list[Tensor] | None = None, *, labels: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+    def forward(self, x: Tensor, state: list[Tensor] | None = None, *,
+                labels: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
         """Teacher forcing. x (B, lookback + T) integer classes; predicts x[:, lookback:].
 
         labels (labelled models): rows (B,) or (B, T) integers, or mixing weights (B, rows) or

@@ -207,7 +207,8 @@ class FastStepper:
     def start(self, batch: int) -> StepState:
         return self.model.start(batch)
 
-    def _tier(self, k: int, frame: Tensor, cond: Tensor | None, hidden: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _tier(self, k: int, frame: Tensor, cond: Tensor | None, hidden: Tensor,
+              labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One frame of tier k. frame (B, F) floats, cond (B, dim) or None, labels (B,) rows or
         (B, rows) weights or None ("no label") -> (B, ratio, dim), state."""
         p = self.tiers[k]
@@ -282,7 +283,8 @@ class FastStepper:
 
 
 @torch.no_grad()
-def prime_state(model: SampleRNN, prime: Tensor, labels: Tensor | None = None, *, guided: bool = False) -> tuple[Tensor, StepState]:
+def prime_state(model: SampleRNN, prime: Tensor, labels: Tensor | None = None, *,
+                guided: bool = False) -> tuple[Tensor, StepState]:
     """Run the model's tiers over prime audio (B, P) classes, warming every recurrent state.
 
     labels: the streams' labels over the prime (as `label_weights` takes them; None: "no label").
@@ -393,7 +395,8 @@ def stream(
         temps = _temperature_block(temperature, done, n, b)  # (n, B)
         first = (-(t0 + done)) % f1  # the block's first sample where the bottom tier steps
         if moving:  # the labels where the bottom tier (and so every tier) can step: (B or 2B, m, rows)
-            labs = _label_block(model, labels, torch.arange(done + first, done + n, f1, device=device), b, guided=guided)
+            at = torch.arange(done + first, done + n, f1, device=device)
+            labs = _label_block(model, labels, at, b, guided=guided)
         buf = torch.empty((b, lb + n), dtype=torch.long, device=device)
         buf[:, :lb] = history
         for t in range(n):
