@@ -34,7 +34,6 @@ import json
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,7 +47,7 @@ from inspire import __version__, clips
 from inspire import schedule as temp
 from inspire.audio.dataset import PrepareSettings, condition, load_prepared
 from inspire.audio.io import read_audio, sha256_of
-from inspire.audio.quantize import dequantize
+from inspire.audio.quantize import dequantize, silence_level
 from inspire.config import GENERATE
 from inspire.errors import CheckpointError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path
@@ -57,6 +56,7 @@ from inspire.samplernn import sample
 from inspire.samplernn.device import pick_device
 from inspire.samplernn.model import SampleRNN
 from inspire.samplernn.sample import FastStepper
+from inspire.samplernn.threads import candidates, fastest
 
 BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 
@@ -520,9 +520,9 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
 def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     """Set torch's CPU threads for the job; return the previous count (to restore) or None.
 
-    None = measure: a few steps with one thread and with all, keep the faster. On a CPU shared
-    with other processes, several OpenMP threads per step can be many times slower than one
-    (a thread descheduled at every barrier), while on an idle machine they are faster.
+    None = measure (threads.fastest): a few steps at each candidate count, keep the fastest. On a
+    CPU shared with other processes, several OpenMP threads per step can be many times slower than
+    one (a thread descheduled at every barrier), while on an idle machine they are faster.
     """
     before = torch.get_num_threads()
     if ctx.device.type != "cpu":
@@ -532,18 +532,14 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
         return before
     if before <= 1:
         return None
-    lb = ctx.model.lookback
-    n = max(2 * lb, 64)
-    timings = {}
-    for candidate in (before, 1, before):  # the first run also warms caches for the others
-        torch.set_num_threads(candidate)
-        start = time.perf_counter()
+    n = max(2 * ctx.model.lookback, 64)
+
+    def work() -> None:
         for _ in sample.stream(ctx.model, n_samples=n, temperature=torch.ones(batch, device=ctx.device),
                                seeds=list(range(batch)), stepper=ctx.stepper, block=n):
             pass
-        timings[candidate] = time.perf_counter() - start
-    best = min(timings, key=timings.get)
-    torch.set_num_threads(best)
+
+    fastest(work, candidates(before))
     return before
 
 
@@ -579,7 +575,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             state.hidden = [h.expand(*h.shape[:-2], b, h.shape[-1]).contiguous() for h in state.hidden]
         else:
             longest = max(c.size for c in classes)
-            pad = ctx.levels // 2
+            pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
             rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
             history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev))
 

@@ -133,7 +133,7 @@ class SampleRNN(nn.Module):
         self.cfg = cfg
         frames = cfg.tier_frames  # bottom first, in samples
         ratios = (frames[0],) + tuple(cfg.frame_sizes[1:])  # outputs per frame of each tier
-        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios))
+        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios, strict=True))
         self.mlp = SampleMLP(cfg)
 
     @property
@@ -236,7 +236,3 @@ def tap_tables_from_conv(embedding: Tensor, conv_weight: Tensor) -> Tensor:
     """The classic layout's embedding (levels, E) and convolution weight (dim, E, taps) as the
     equivalent tap tables (taps, levels, dim)."""
     return torch.einsum("le,dek->kld", embedding, conv_weight)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from inspire.audio.quantize import silence_level
 from inspire.samplernn.model import SampleRNN, StepState, samples_to_input
 
 NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
@@ -302,7 +303,7 @@ def prime_state(model: SampleRNN, prime: Tensor, labels: Tensor | None = None, *
     lb = model.lookback
     b, p = prime.shape
     if p < lb:
-        pad = torch.full((b, lb - p), model.cfg.levels // 2, dtype=prime.dtype, device=prime.device)
+        pad = torch.full((b, lb - p), silence_level(levels=model.cfg.levels), dtype=prime.dtype, device=prime.device)
         prime, p = torch.cat([pad, prime], dim=1), lb
     usable = (p - lb) // lb * lb
     x = prime[:, p - usable - lb :].long()  # (B, lookback + usable)
@@ -377,7 +378,7 @@ def stream(
     b, lb = len(seeds), model.lookback
     guided = _check_guidance(model, guidance)
     if history is None:
-        silence = model.cfg.levels // 2  # the middle class is 0.0 for both quantization kinds
+        silence = silence_level(levels=model.cfg.levels)  # the same class for both quantization kinds
         history = torch.full((b, lb), silence, dtype=torch.long, device=device)
     if history.shape != (b, lb):
         raise ValueError(f"history has shape {tuple(history.shape)}, expected {(b, lb)}")
