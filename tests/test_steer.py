@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from inspire import config, schedule
 from inspire.config import ModelConfig
-from inspire.errors import ConfigError, UserInputError
+from inspire.errors import CheckpointError, ConfigError, UserInputError
 from inspire.samplernn import graph, sample
 from inspire.samplernn.model import SampleRNN
 
@@ -497,3 +497,96 @@ def test_cli_steering_an_unlabelled_model_exits_2(tmp_path, capsys):
                  "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "trained without labels" in err and "\n" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Training with labels (inspire.samplernn.train)
+
+TRAIN_TINY = {"frame_sizes": "4,2", "dim": "16"}
+TRAIN_FAST = {"batch_size": "4", "seq_len": "64", "chunk_seconds": "0.25", "val_seconds": "0.5", "val_every": "3",
+              "checkpoint_every": "4", "preview_seconds": "0", "keep_checkpoints": "2"}
+
+
+@pytest.fixture
+def prepared(album, tmp_path):
+    from inspire.audio.dataset import PrepareSettings, prepare
+
+    run = tmp_path / "run"
+    prepare([album], run, PrepareSettings(levels=64), progress=False)
+    return run
+
+
+def _train_run(run, **over):
+    from inspire.samplernn.train import train
+
+    steps = over.pop("max_steps", 5)
+    return train(run, preset="tiny", model_overrides=TRAIN_TINY, train_overrides={**TRAIN_FAST, **over}, progress=False,
+                 previews=False, max_steps=steps)
+
+
+def test_chunks_carry_labels_and_a_share_trains_unlabelled(prepared):
+    from inspire.audio import labels
+    from inspire.audio.dataset import load_prepared
+    from inspire.samplernn.train import ChunkPlan, Dist
+
+    prep = load_prepared(prepared)
+    lab = labels.resolve(prep, "track")
+    kw = dict(chunk_len=256, lookback=8, batch_size=8, seed=3)
+    plain = ChunkPlan(prep, **kw)
+    plan = ChunkPlan(prep, labelling=lab, unlabelled_share=0.25, **kw)
+    assert plain.labels(0, 0, Dist()) is None
+    seen = []
+    for epoch in range(6):
+        assert plan.epoch_chunks(epoch) == plain.epoch_chunks(epoch)  # the data order of an unlabelled run
+        for b in range(plan.batches_per_epoch(epoch)):
+            x, rows = plan.batch(epoch, b, Dist()), plan.labels(epoch, b, Dist())
+            assert rows.shape == (8, 256) and np.array_equal(x, plain.batch(epoch, b, Dist()))
+            for k, r in enumerate(rows):
+                assert len(set(r.tolist())) == 1  # by track: one label per chunk
+                seg_i, start = plan.epoch_chunks(epoch)[(b * 8 + k) % len(plan.epoch_chunks(epoch))]
+                want = lab.rows(plan.segments[seg_i][0].id, start, start + 1)[0]
+                assert r[0] in (0, want)
+                seen.append(r[0] == 0)
+    assert 0.1 < np.mean(seen) < 0.4  # about a quarter unlabelled
+    np.testing.assert_array_equal(plan.labels(2, 0, Dist()), plan.labels(2, 0, Dist()))  # deterministic
+    half = plan.labels(1, 0, Dist(rank=1, world=2))
+    np.testing.assert_array_equal(half, plan.labels(1, 0, Dist())[4:])
+
+
+def test_a_labelled_run_records_its_labels_and_steers(prepared, tmp_path):
+    import json
+
+    from inspire import clips
+    from inspire.samplernn import checkpoint, generate
+
+    assert _train_run(prepared, label_by="track") == 0
+    cfg = json.loads((prepared / "config.json").read_text())
+    names = cfg["model"]["labels"]
+    assert names and cfg["labels"]["names"] == names and cfg["labels"]["by"] == "track"
+    ck = checkpoint.load(prepared / "checkpoints" / "last.pt")
+    assert ck["labels"]["names"] == names and ck["train_config"]["label_by"] == "track"
+    model, _ = checkpoint.load_model(prepared / "checkpoints" / "last.pt")
+    assert model.cfg.labels == tuple(names)
+    assert any(float(t.label_table.detach().abs().sum()) > 0 for t in model.tiers)  # the labels were trained
+    out = generate.run_job(prepared, n=2, seconds=0.05, checkpoint="last", steers=[f"{names[0]}:none"],
+                           out=tmp_path / "c", device="cpu", threads=1)
+    assert [r.steer["mixes"] for r in clips.scan(out)] == [[{names[0]: 1.0}, {"none": 1.0}]] * 2
+    # Continuing keeps the labels; asking for others is refused; an unchanged request continues.
+    assert _train_run(prepared, max_steps=7) == 0
+    assert _train_run(prepared, label_by="track", max_steps=8) == 0
+    with pytest.raises(CheckpointError, match="a model cannot change its labels"):
+        _train_run(prepared, label_by="none", max_steps=9)
+
+
+def test_an_unlabelled_run_is_as_before(prepared):
+    import json
+
+    from inspire.samplernn import checkpoint
+
+    assert _train_run(prepared) == 0
+    cfg = json.loads((prepared / "config.json").read_text())
+    assert cfg["model"]["labels"] == [] and "labels" not in cfg
+    model, ck = checkpoint.load_model(prepared / "checkpoints" / "last.pt")
+    assert ck["labels"] is None and model.cfg.labels == () and not any("label" in k for k in model.state_dict())
+    with pytest.raises(CheckpointError, match="a model cannot change its labels"):
+        _train_run(prepared, label_by="track", max_steps=7)
