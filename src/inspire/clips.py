@@ -9,7 +9,9 @@ and writes it through this module, as a `ClipRecord`; nothing else touches its k
       "format_version": 2,
       "id": "0003-1a2b3c4d", "file": "0003-1a2b3c4d.wav",
       "run": ..., "checkpoint": {"path", "sha256", "step"}, "seed": 0, "index": 3, "stream_seed": ...,
-      "temperature": {"spec", "times_s", "values"}, "seconds": 30.0, "samples": 480000,
+      "temperature": {"spec", "times_s", "values"},
+      "steer": null | {"spec", "times_s", "mixes", "guidance"},   # a labelled model's steering curve
+      "seconds": 30.0, "samples": 480000,
       "sample_rate": 16000, "quantization": "mu-law", "levels": 256,
       "prime": null | {"source", "start_s", "seconds", "included", ...}, "int8": false,
       "software": "inspire 0.2.0", "created": "2026-...",
@@ -150,6 +152,7 @@ class ClipRecord:
     index: int | None = None  # the clip's index in its job
     stream_seed: int | None = None  # the seed of its random stream
     temperature: dict | None = None  # {"spec", "times_s", "values"}: the resolved curve
+    steer: dict | None = None  # {"spec", "times_s", "mixes", "guidance"}: the steering curve (labelled models)
     seconds: float | None = None  # generated audio, without an included prime
     samples: int | None = None  # generated samples, without an included prime
     sample_rate: int | None = None
@@ -196,10 +199,12 @@ class ClipRecord:
 
 
 _FIELDS = {f.name for f in fields(ClipRecord)} - {"extra"}
+_OPTIONAL = {"steer"}  # fields a sidecar holds only when they are set
 # Type of each plain field: what a sidecar may hold there (None is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
     "file": (str,), "run": (str,), "checkpoint": (dict,), "seed": (int,), "index": (int,), "stream_seed": (int,),
-    "temperature": (dict,), "seconds": (int, float), "samples": (int,), "sample_rate": (int,), "quantization": (str,),
+    "temperature": (dict,), "steer": (dict,), "seconds": (int, float), "samples": (int,), "sample_rate": (int,),
+    "quantization": (str,),
     "levels": (int,), "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
 }  # fmt: skip
 
@@ -210,6 +215,8 @@ def to_dict(record: ClipRecord) -> dict:
     for f in fields(ClipRecord):
         if f.name == "marks":
             out["marks"] = record.marks.to_dict()
+        elif f.name in _OPTIONAL and getattr(record, f.name) is None:
+            continue  # written only when there is one (an unsteered clip's sidecar is as before)
         elif f.name != "extra":
             out[f.name] = getattr(record, f.name)
     out.update(record.extra)

@@ -7,6 +7,7 @@ import time
 
 from inspire.cli.flags import add_field
 from inspire.config import GENERATE, GenerateDefaults, help_of
+from inspire.errors import UserInputError
 
 
 def add(sub, formatter) -> None:
@@ -21,6 +22,13 @@ def add(sub, formatter) -> None:
             "  0:0.75,0.5:1.1,1:0.75    breakpoints at fractions of the clip\n"
             "  0s:0.9,20s:1.1,45s:0.8   breakpoints in seconds\n"
             "Several --temperature options spread the clips evenly across them (a sweep).\n\n"
+            "A model trained with labels (inspire train --label-by) can be steered, in the same grammar\n"
+            "over its labels (the label embeddings are interpolated between breakpoints; none = unsteered):\n"
+            "  nebula                                one label for the whole clip\n"
+            "  nebula:through-space                  a morph from the start of each clip to its end\n"
+            "  0s:nebula,20s:through-space,45s:none  breakpoints in seconds (or fractions 0..1)\n"
+            "Several --steer options combine with several --temperature options: every temperature\n"
+            "meets every steering curve. Quote a label holding a comma or colon: '\"live, take 2\":nebula'.\n\n"
             "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
             "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
             "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
@@ -33,6 +41,14 @@ def add(sub, formatter) -> None:
                    f"(default: {GENERATE.seconds:g}; with --again, the clip's own length)")
     p.add_argument("--temperature", "-t", action="append", default=None, metavar="SPEC", dest="temperatures",
                    help=f"{help_of(GenerateDefaults, 'temperatures')} (default: {' '.join(GENERATE.temperatures)})")
+    p.add_argument("--steer", action="append", default=None, metavar="SPEC", dest="steers",
+                   help="steering curve over the model's labels (repeat for a sweep; see above; a model trained "
+                        "without labels refuses it) (default: unsteered)")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="with --steer: mix steered and unsteered predictions, "
+                        "log p_none + W (log p_label - log p_none); "
+                        "1 = plain steering, higher pushes further towards the labels, 0 to 10; about 1.5-2x "
+                        "slower (every stream runs twice) (default: off)")
     add_field(p, GenerateDefaults, "checkpoint")
     add_field(p, GenerateDefaults, "seed")
     p.add_argument("--batch-size", type=int, default=None,
@@ -73,6 +89,9 @@ def run(args) -> int:
                   threads=args.threads)
     start = time.time()
     if args.again:
+        if args.steers or args.guidance is not None:
+            raise UserInputError("--again makes the clip with its own steering (from its sidecar); leave out --steer "
+                                 "and --guidance")
         folder = generate.again(args.run_dir, args.again, seconds=args.seconds, int8=True if args.int8 else None,
                                 include_prime=True if args.include_prime else None, **common)
     else:
@@ -80,7 +99,8 @@ def run(args) -> int:
             args.run_dir, n=args.n, seconds=GENERATE.seconds if args.seconds is None else args.seconds,
             temperatures=args.temperatures or GENERATE.temperatures, seed=args.seed, checkpoint=args.checkpoint,
             batch_size=args.batch_size, prime=args.prime, prime_seconds=args.prime_seconds,
-            prime_start=args.prime_start, include_prime=args.include_prime, shard=args.shard, int8=args.int8, **common,
+            prime_start=args.prime_start, include_prime=args.include_prime, shard=args.shard, int8=args.int8,
+            steers=args.steers, guidance=args.guidance, **common,
         )
     print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
     print(folder)

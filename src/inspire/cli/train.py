@@ -12,7 +12,7 @@ from inspire.cli.flags import as_text, flag
 from inspire.config import PRESETS, ModelConfig, TrainConfig, help_of
 
 # Fields set from the prepared data, not by hand.
-_FROM_DATA = {"levels"}
+_FROM_DATA = {"levels", "labels"}
 
 
 def add(sub, formatter) -> None:

@@ -41,17 +41,21 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 @dataclass(frozen=True)
 class RunSpec:
     """What a run trains: the preset it started from, the resolved configs, the data settings
-    (sample_rate, quantization, levels, normalize, and the dataset's fingerprint)."""
+    (sample_rate, quantization, levels, normalize, and the dataset's fingerprint), and for a
+    model trained with labels, how the audio is labelled (`inspire.audio.labels.Labelling`'s
+    JSON: names, sections)."""
 
     preset: str
     model: ModelConfig
     train: TrainConfig
     data: dict
+    labels: dict | None = None
 
     def to_json(self) -> dict:
         """RUN_DIR/config.json."""
-        return {"preset": self.preset, "model": to_dict(self.model), "train": to_dict(self.train), "data": self.data,
-                "software": f"inspire {__version__}"}
+        out = {"preset": self.preset, "model": to_dict(self.model), "train": to_dict(self.train), "data": self.data,
+               "software": f"inspire {__version__}"}
+        return {**out, "labels": self.labels} if self.labels else out
 
     def describe(self) -> str:
         m = self.model
@@ -95,7 +99,7 @@ def read_run_config(run_dir: str | Path) -> RunSpec | None:
     try:
         d = read_json(Path(run_dir) / "config.json")
         return RunSpec(d["preset"], from_dict(ModelConfig, d["model"]), from_dict(TrainConfig, d["train"]),
-                       dict(d["data"]))
+                       dict(d["data"]), d.get("labels"))
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return None
 
@@ -109,6 +113,7 @@ def payload(*, spec: RunSpec, state: TrainState, model: torch.nn.Module, optimiz
         "model_config": to_dict(spec.model),
         "train_config": to_dict(spec.train),
         "data": spec.data,
+        "labels": spec.labels,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": state.step,
@@ -127,7 +132,8 @@ def payload(*, spec: RunSpec, state: TrainState, model: torch.nn.Module, optimiz
 def spec(ckpt: dict, path: str | Path = "checkpoint") -> RunSpec:
     """The run a checkpoint belongs to, as config.json would describe it."""
     model_cfg, train_cfg = configs(ckpt, path)
-    return RunSpec(str(ckpt.get("preset", "custom")), model_cfg, train_cfg, dict(ckpt.get("data") or {}))
+    return RunSpec(str(ckpt.get("preset", "custom")), model_cfg, train_cfg, dict(ckpt.get("data") or {}),
+                   ckpt.get("labels"))
 
 
 def restore(ckpt: dict, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

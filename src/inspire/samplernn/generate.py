@@ -69,9 +69,12 @@ ENGINE_MAX_BATCH = {"fp32": 8, "int8": 2}
 # Ids and seeds
 
 
-def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: list | None = None) -> str:
-    """Deterministic id of a clip: its index (for sorting) and a hash of what makes it."""
+def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: list | None = None,
+            steer_key: list | None = None) -> str:
+    """Deterministic id of a clip: its index (for sorting) and a hash of what makes it. (An
+    unsteered clip's id is what it was before steering existed.)"""
     key = [checkpoint_sha256, int(seed), str(spec), int(index)] + ([prime_key] if prime_key is not None else [])
+    key += [["steer", *steer_key]] if steer_key is not None else []
     digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
     return f"{index:04d}-{digest[:8]}"
 
@@ -110,6 +113,13 @@ class ClipPlan:
     stream_seed: int  # the seed of this clip's random stream
     schedule: temp.Schedule
     prime: dict | None  # {"source", "start_s", "seconds", ...}: the exact stretch, or None
+    steer: temp.Steer | None = None  # the steering curve, its labels checked against the model's
+    guidance: float | None = None  # the guidance weight (None: no guidance)
+
+    @property
+    def steer_key(self) -> list | None:
+        """The part of the clip's id that says how it was steered (None when unsteered)."""
+        return None if self.steer is None else [self.steer.spec, self.guidance]
 
 
 @dataclass
@@ -249,6 +259,52 @@ def _prime_key(request: dict | None) -> list | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Steering
+
+
+def _steering(ctx: _Context, specs: list[str] | tuple[str, ...] | None,
+              guidance: float | None) -> list[temp.Steer | None]:
+    """The job's steering curves, checked against the model's labels ([None]: unsteered)."""
+    from inspire.samplernn.sample import MAX_GUIDANCE
+
+    if guidance is not None and not (math.isfinite(guidance) and 0.0 <= guidance <= MAX_GUIDANCE):
+        raise UserInputError(f"--guidance must be between 0 and {MAX_GUIDANCE:g} (1 = plain steering), got {guidance}")
+    if not specs:
+        if guidance is not None:
+            raise UserInputError("--guidance needs --steer (it pushes each clip towards its steering labels)")
+        return [None]
+    steers = temp.parse_steers(list(specs))
+    names = ctx.model.cfg.labels
+    if not names:
+        raise UserInputError(
+            f"--steer: {ctx.ckpt_path} was trained without labels; train with --label-by track "
+            "(or folder, or a CSV of sections) to steer"
+        )
+    return [s.bind(names) for s in steers]
+
+
+def _labels_fn(ctx: _Context, batch: list[ClipPlan], n_samples: int):
+    """The batch's label weights at given sample positions (sample.Labels), or None when no clip
+    is steered (a labelled model then plays "no label")."""
+    if all(p.steer is None for p in batch):
+        return None
+    import numpy as np
+    import torch
+
+    names, rows_n, sr = ctx.model.cfg.labels, ctx.model.cfg.label_rows, ctx.sample_rate
+    last_s = (n_samples - 1) / sr
+    none = temp.parse_steer(temp.STEER_NONE)
+    curves = [(p.steer or none, (p.steer or none).rows(names)) for p in batch]
+
+    def labels(positions):
+        t = positions.cpu().numpy() / sr
+        w = np.stack([s.weights(t, last_s, r, rows_n) for s, r in curves])  # (B, m, rows)
+        return torch.from_numpy(w).to(ctx.device)
+
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------
 # Public API
 
 
@@ -273,11 +329,17 @@ def run_job(
     force: bool = False,
     int8: bool = False,
     threads: int | None = None,
+    steers: list[str] | tuple[str, ...] | None = None,
+    guidance: float | None = None,
 ) -> Path:
     """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
 
     Resumes: clips already finished in the folder are skipped. `temperatures`: schedule specs
-    (see inspire.schedule), taken by the clips in turn. `prime`: an audio file or "corpus".
+    (see inspire.schedule), taken by the clips in turn. `steers` (a model trained with labels):
+    steering specs (inspire.schedule.parse_steer); with temperatures too, every temperature meets
+    every steering curve: clip i takes temperature i % T and steering (i // T) % S. `guidance`:
+    a weight in [0, 10] mixing steered and unsteered predictions (about twice the compute).
+    `prime`: an audio file or "corpus".
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
     `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
@@ -289,6 +351,8 @@ def run_job(
     shard_i, shard_n = parse_shard(shard)
     prime_req = _prime_request(prime, prime_seconds, prime_start)
     ctx = _load(run_dir, ckpt_mod.resolve(run_dir, str(checkpoint)), device, int8=int8)
+    steering = _steering(ctx, steers, guidance)
+    steered = steering != [None]
 
     job = {
         "n": n,
@@ -300,17 +364,23 @@ def run_job(
         "include_prime": bool(include_prime),
         "int8": bool(int8),
     }
+    if steered:
+        job.update(steers=[s.spec for s in steering], guidance=guidance)
     if out is None:
         key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
         key += ["int8"] if int8 else []
+        key += [["steer", job["steers"], guidance]] if steered else []
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
     plans = []
     for i in range(shard_i, n, shard_n):
         s = temp.for_clip(schedules, i)
+        st = temp.for_clip(steering, i // len(schedules))
+        key = None if st is None else [st.spec, guidance]
         plans.append(
-            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req)), int(seed), stream_seed(seed, i), s, prime_req)
+            ClipPlan(i, clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), key), int(seed),
+                     stream_seed(seed, i), s, prime_req, st, guidance if st is not None else None)
         )
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
                     batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
@@ -364,12 +434,17 @@ def again(
             raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
         if prime_req.get("sha256") and sha256_of(path) != prime_req["sha256"]:
             raise UserInputError(f"{side_path}: its prime file {path} has changed since; the clip cannot be made again")
+    steer_spec = (rec.steer or {}).get("spec")
+    guidance = (rec.steer or {}).get("guidance")
+    steer = _steering(ctx, [steer_spec] if steer_spec else None, guidance)[0]
     plan = ClipPlan(index, rec.id, seed, stream_seed(seed, index) if rec.stream_seed is None else rec.stream_seed,
-                    temp.parse(spec), prime_req)
+                    temp.parse(spec), prime_req, steer, guidance)
     if out is None:
         out = run_dir / "clips" / f"again-{rec.id}-{seconds:g}s"
     job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
            "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
+    if steer is not None:
+        job.update(steers=[steer.spec], guidance=guidance)
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
                     batch_size=1, progress=progress, plot=plot, force=force, threads=threads)
 
@@ -496,12 +571,23 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     history = state = None
     prime_audio = [None] * b
     classes = None
+    labels = _labels_fn(ctx, batch, n_samples)
+    guidance = batch[0].guidance  # one weight per job
+    if labels is not None and engine.startswith("numba"):  # the compiled engine plays unsteered models only
+        engine = engine.replace("numba", "torch", 1)
     if primes[0] is not None:
         classes = [np.asarray(_prime_classes(ctx, p), dtype=np.int64) for p in primes]
         if include_prime:
             prime_audio = [dequantize(c, kind=ctx.quantization, levels=ctx.levels) for c in classes]
         if engine.startswith("numba"):
             pass  # the engine primes itself, below
+        elif labels is not None:  # each stream primed under its own label at the clip's start
+            longest = max(c.size for c in classes)
+            pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
+            rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
+            start = labels(torch.zeros(1, dtype=torch.long))[:, 0]  # (B, label_rows)
+            history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev), start,
+                                                guided=guidance is not None)
         elif all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
             history, state = sample.prime_state(model, torch.from_numpy(classes[0]).to(dev).unsqueeze(0))
             history = history.expand(b, -1).contiguous()
@@ -533,7 +619,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
         else:
             chunks = (c.cpu().numpy() for c in sample.stream(
                 model, n_samples=n_samples, temperature=temperature, seeds=seeds, history=history, state=state,
-                block=BLOCK_SAMPLES, stepper=ctx.stepper))
+                block=BLOCK_SAMPLES, stepper=ctx.stepper, labels=labels, guidance=guidance))
         for chunk in chunks:
             audio = dequantize(chunk, kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
             for w, row in zip(writers, audio):
@@ -630,6 +716,8 @@ def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int
         index=plan.index,
         stream_seed=plan.stream_seed,
         temperature=plan.schedule.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        steer=None if plan.steer is None else {**plan.steer.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+                                               "guidance": plan.guidance},
         seconds=round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
         samples=n_samples,
         sample_rate=ctx.sample_rate,
@@ -674,6 +762,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
             r.samples == n_samples
             and r.checkpoint["sha256"] == ctx.ckpt_sha256
             and r.temperature["spec"] == plan.schedule.spec
+            and (r.steer or {}).get("spec") == (plan.steer.spec if plan.steer else None)
+            and (r.steer or {}).get("guidance") == plan.guidance
             and r.stream_seed == plan.stream_seed
             and bool(r.prime) == bool(plan.prime)
             and r.int8 == bool(ctx.stepper.int8)
@@ -684,7 +774,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
     if same or force:
         return same
     raise UserInputError(
-        f"{side} was made with other settings (length, checkpoint or prime); use another --out, or --force to replace it"
+        f"{side} was made with other settings (length, checkpoint, prime or steering); use another --out, "
+        "or --force to replace it"
     )
 
 
@@ -699,6 +790,7 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
     job = header["job"]
     keys = ("seconds", "temperatures", "seed", "prime", "include_prime", "int8")
     diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
+    diff += [k for k in ("steers", "guidance") if old_job.get(k) != job.get(k)]  # absent = unsteered
     if old_sha and old_sha != header["checkpoint"]["sha256"]:
         diff.insert(0, "checkpoint")
     if diff:

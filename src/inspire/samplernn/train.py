@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inspire.audio import labels as labels_mod
 from inspire.audio.dataset import PreparedData, load_prepared
 from inspire.audio.quantize import silence_level
 from inspire.config import (
@@ -60,6 +61,7 @@ from inspire.samplernn import threads as threads_mod
 from inspire.samplernn.checkpoint import RunSpec, TrainState
 from inspire.samplernn.device import pick_device
 from inspire.samplernn.model import SampleRNN
+from inspire.timefmt import clock
 
 LN2 = math.log(2.0)
 PLOT_EVERY_S = 20.0  # training.png is redrawn at a validation at most this often (and at the end)
@@ -116,11 +118,19 @@ class ChunkPlan:
     Each epoch shifts the chunk grid of every training stretch by a random offset (so no audio
     is always cut at the same place) and shuffles the chunks. A global batch is `batch_size`
     chunks; process r of W takes the r-th contiguous slice of it.
+
+    With a labelling (a model trained with labels), every chunk also carries the label of each
+    of its samples (`labels`), except a share `unlabelled_share` of chunks, chosen per epoch from
+    its own random stream (so the data order is that of an unlabelled run), which carry "no
+    label" throughout: the same model then also learns to play unsteered.
     """
 
-    def __init__(self, prep: PreparedData, *, chunk_len: int, lookback: int, batch_size: int, seed: int):
+    def __init__(self, prep: PreparedData, *, chunk_len: int, lookback: int, batch_size: int, seed: int,
+                 labelling: labels_mod.Labelling | None = None, unlabelled_share: float = 0.0):
         self.prep, self.chunk_len, self.lookback = prep, chunk_len, lookback
         self.batch_size, self.seed = batch_size, seed
+        self.labelling = labelling if labelling is not None and labelling.names else None
+        self.unlabelled_share = unlabelled_share
         self.segments = [(t, s) for t, s in prep.segments("train") if s.end - s.start >= chunk_len + lookback]
         if not self.segments:
             longest = max((s.end - s.start for _, s in prep.segments("train")), default=0)
@@ -147,6 +157,28 @@ class ChunkPlan:
         self._cache = (epoch, chunks)
         return chunks
 
+    def _unlabelled(self, epoch: int) -> np.ndarray:
+        """(chunks,) bool: which of the epoch's chunks train with "no label"."""
+        n = len(self.epoch_chunks(epoch))
+        return np.random.default_rng([self.seed, epoch, 1]).random(n) < self.unlabelled_share
+
+    def labels(self, epoch: int, index: int, dist: Dist) -> np.ndarray | None:
+        """(batch_size / world, chunk_len) int64 label rows of the predicted samples of this
+        process's chunks (0: no label), or None for a run without labels."""
+        if self.labelling is None:
+            return None
+        chunks, drop = self.epoch_chunks(epoch), self._unlabelled(epoch)
+        per = self.batch_size // dist.world
+        rows = []
+        for j in range(dist.rank * per, (dist.rank + 1) * per):
+            k = (index * self.batch_size + j) % len(chunks)
+            seg_i, start = chunks[k]
+            if drop[k]:
+                rows.append(np.zeros(self.chunk_len, dtype=np.int64))
+            else:
+                rows.append(self.labelling.rows(self.segments[seg_i][0].id, start, start + self.chunk_len))
+        return np.stack(rows)
+
     def batches_per_epoch(self, epoch: int) -> int:
         return max(1, len(self.epoch_chunks(epoch)) // self.batch_size)
 
@@ -167,6 +199,22 @@ def validation_pieces(prep: PreparedData, *, chunk_len: int, seq_len: int, lookb
                       max_samples: int) -> list[np.ndarray]:
     """Held-out audio cut into pieces (lookback + k * seq_len samples), evenly chosen up to
     `max_samples` predicted samples. Deterministic."""
+    return [np.asarray(arr[pos - lookback : pos + n], dtype=np.int64)
+            for _, pos, n, arr in _validation_stretches(prep, chunk_len=chunk_len, seq_len=seq_len, lookback=lookback,
+                                                         max_samples=max_samples)]
+
+
+def validation_labels(prep: PreparedData, labelling: labels_mod.Labelling, *, chunk_len: int, seq_len: int,
+                      lookback: int, max_samples: int) -> list[np.ndarray]:
+    """The label rows of the predicted samples of each of `validation_pieces` (0: no label,
+    e.g. a held-out track whose label nothing trained)."""
+    return [labelling.rows(track.id, pos, pos + n)
+            for track, pos, n, _ in _validation_stretches(prep, chunk_len=chunk_len, seq_len=seq_len, lookback=lookback,
+                                                           max_samples=max_samples)]
+
+
+def _validation_stretches(prep: PreparedData, *, chunk_len: int, seq_len: int, lookback: int, max_samples: int) -> list:
+    """(track, first predicted sample, predicted samples, track array) of each validation piece."""
     pieces = []
     for track, seg in prep.segments("val"):
         arr = prep.array(track)
@@ -180,7 +228,7 @@ def validation_pieces(prep: PreparedData, *, chunk_len: int, seq_len: int, lookb
         keep = max(1, round(len(pieces) * max_samples / total))
         idx = np.linspace(0, len(pieces) - 1, keep).round().astype(int)
         pieces = [pieces[i] for i in sorted(set(idx.tolist()))]
-    return [np.asarray(arr[pos - lookback : pos + n], dtype=np.int64) for _, pos, n, arr in pieces]
+    return pieces
 
 
 def memoryless_bits(pieces: list[np.ndarray], *, lookback: int, levels: int) -> float:
@@ -194,25 +242,33 @@ def memoryless_bits(pieces: list[np.ndarray], *, lookback: int, levels: int) -> 
 
 @torch.no_grad()
 def evaluate(model: SampleRNN, pieces: list[np.ndarray], *, seq_len: int, batch_size: int, device,
-             stop: Callable[[], bool] = lambda: False, tuner: threads_mod.Tuner | None = None) -> float | None:
+             stop: Callable[[], bool] = lambda: False, tuner: threads_mod.Tuner | None = None,
+             labels: list[np.ndarray] | None = None) -> float | None:
     """Mean NLL in bits per sample over the validation pieces (teacher forcing, state carried);
-    None if `stop()` turned true on the way (checked between windows)."""
+    None if `stop()` turned true on the way (checked between windows). `labels`: the label rows
+    of each piece's predicted samples (a model trained with labels; None: "no label")."""
     model.eval()
     lb, total_nats, total_n = model.lookback, 0.0, 0
-    by_len: dict[int, list[np.ndarray]] = {}
-    for p in pieces:
-        by_len.setdefault(len(p), []).append(p)
+    by_len: dict[int, list[int]] = {}
+    for k, p in enumerate(pieces):
+        by_len.setdefault(len(p), []).append(k)
     try:
         for length, group in sorted(by_len.items()):
             for i in range(0, len(group), batch_size):
-                x = torch.from_numpy(np.stack(group[i : i + batch_size])).to(device)
+                ks = group[i : i + batch_size]
+                x = torch.from_numpy(np.stack([pieces[k] for k in ks])).to(device)
+                rows = None if labels is None else torch.from_numpy(np.stack([labels[k] for k in ks])).to(device)
                 state = None
                 for w in range(0, length - lb, seq_len):
                     if stop():
                         return None
                     window = x[:, w : w + lb + seq_len]
-                    logits, state = model(window, state) if tuner is None else tuner.run(
-                        lambda window=window, state=state: model(window, state), units=window.shape[0])
+                    lab = None if rows is None else rows[:, w : w + seq_len]
+
+                    def forward(window=window, state=state, lab=lab):
+                        return model(window, state, labels=lab)
+
+                    logits, state = forward() if tuner is None else tuner.run(forward, units=window.shape[0])
                     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), window[:, lb:].reshape(-1),
                                           reduction="sum")
                     total_nats += float(nll)
@@ -378,8 +434,11 @@ def _resolve_spec(run_dir: Path, prep: PreparedData, resume: tuple[Path, dict] |
     data = {**prep.settings.fixed(), "fingerprint": prep.fingerprint()}
     if resume is None:
         p = get_preset(preset or "small")
-        model_cfg = with_overrides(replace(p.model, levels=prep.settings.levels), model_overrides)
-        spec = RunSpec(p.name, model_cfg, with_overrides(p.train, train_overrides), data)
+        train_cfg = with_overrides(p.train, train_overrides)
+        labelling = labels_mod.resolve(prep, train_cfg.label_by)
+        base = replace(p.model, levels=prep.settings.levels, labels=labelling.names)
+        model_cfg = with_overrides(base, model_overrides)
+        spec = RunSpec(p.name, model_cfg, train_cfg, data, labelling.to_json() if labelling.names else None)
     else:
         path, ckpt = resume
         old = checkpoint.spec(ckpt, path)
@@ -396,7 +455,8 @@ def _resolve_spec(run_dir: Path, prep: PreparedData, resume: tuple[Path, dict] |
                 )
         if old.data.get("levels") != prep.settings.levels or old.data.get("sample_rate") != prep.settings.sample_rate:
             raise CheckpointError(f"{path} was trained on data with other settings than {run_dir}/data")
-        spec = RunSpec(old.preset, old.model, with_overrides(old.train, train_overrides), data)
+        train_cfg = with_overrides(old.train, train_overrides)
+        spec = RunSpec(old.preset, old.model, train_cfg, data, _labels_on_resume(path, prep, old, train_cfg))
     check_compatible(spec.model, spec.train)
     t = spec.train
     for name in ("chunk_seconds", "lr", "preview_seconds"):
@@ -405,6 +465,23 @@ def _resolve_spec(run_dir: Path, prep: PreparedData, resume: tuple[Path, dict] |
     if not all(math.isfinite(x) for x in t.preview_temperatures):
         raise ConfigError(f"preview temperatures must be finite, got {t.preview_temperatures}")
     return spec
+
+
+def _labels_on_resume(path: Path, prep: PreparedData, old: RunSpec, train_cfg: TrainConfig) -> dict | None:
+    """A continued run keeps the labelling it started with (stored in its checkpoint, so a moved
+    CSV or added tracks change nothing); asking for another one must give the same labels."""
+    if train_cfg.label_by == old.train.label_by and (old.labels or not old.model.labels):
+        return old.labels
+    new = labels_mod.resolve(prep, train_cfg.label_by)
+    if new.names != old.model.labels:
+        have = ", ".join(old.model.labels) if old.model.labels else "no labels"
+        want = ", ".join(new.names) if new.names else "no labels"
+        raise CheckpointError(
+            f"{path} was trained with {have} (--label-by {old.train.label_by}); "
+            f"--label-by {train_cfg.label_by} gives {want}: "
+            "a model cannot change its labels; add --restart to start over"
+        )
+    return new.to_json() if new.names else None
 
 
 def _chunk_len(spec: RunSpec, sample_rate: int) -> int:
@@ -518,6 +595,7 @@ class _Session:
     spec: RunSpec
     plan: ChunkPlan
     val: list[np.ndarray]
+    val_labels: list[np.ndarray] | None  # label rows of each validation piece (a model trained with labels)
     baseline: float | None
     dev: torch.device
     dist: Dist
@@ -610,10 +688,17 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
         raise ConfigError("lr_decay cosine needs --max-steps (the schedule's length)")
     spec = _fit_chunks(spec, prep, notes)
     sr, lb = prep.settings.sample_rate, spec.model.lookback
+    labelling = labels_mod.Labelling.from_json(spec.labels) if spec.model.labels else None
     plan = ChunkPlan(prep, chunk_len=_chunk_len(spec, sr), lookback=lb, batch_size=spec.train.batch_size,
-                     seed=spec.train.seed)
-    val = validation_pieces(prep, chunk_len=plan.chunk_len, seq_len=spec.train.seq_len, lookback=lb,
-                            max_samples=int(min(spec.train.val_seconds * sr, 2**62)))
+                     seed=spec.train.seed, labelling=labelling, unlabelled_share=spec.train.unlabelled_share)
+    val_kw = dict(chunk_len=plan.chunk_len, seq_len=spec.train.seq_len, lookback=lb,
+                  max_samples=int(min(spec.train.val_seconds * sr, 2**62)))
+    val = validation_pieces(prep, **val_kw)
+    val_labels = None if labelling is None else validation_labels(prep, labelling, **val_kw)
+    if labelling is not None:
+        secs = labelling.seconds(prep)
+        notes.append(f"labels ({spec.train.label_by}; {spec.train.unlabelled_share:.0%} of chunks unlabelled): "
+                     + ", ".join(f"{n} ({clock(secs[n])})" for n in labelling.names))
     _check_memory(spec, batch=spec.train.batch_size // dist.world, dev=dev)
     _check_silence(prep, notes)
     if not val:
@@ -662,7 +747,7 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
         tuners = [threads_mod.Tuner(counts) for _ in range(3)]
     baseline = memoryless_bits(val, lookback=lb, levels=spec.model.levels) if val else None
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
-    session = _Session(run_dir, spec, plan, val, baseline, dev, dist, max_steps, deadline, log_every,
+    session = _Session(run_dir, spec, plan, val, val_labels, baseline, dev, dist, max_steps, deadline, log_every,
                        previews and spec.train.preview_seconds > 0, log, *tuners)
     try:
         last_val, reason = _loop(session, model, opt, state, flag, progress=progress)
@@ -705,17 +790,17 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
         total = (s.max_steps - state.step) if s.max_steps else None
         bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
     session_start, elapsed0 = time.monotonic(), state.elapsed_s
-    x_chunk = None
+    x_chunk = lab_chunk = None
     log_nats, log_n, log_t, log_samples = 0.0, 0, time.monotonic(), 0
     last_val: float | None = None
     last_plot = -math.inf
     reason = None
 
-    def one_step(x: torch.Tensor) -> torch.Tensor:
+    def one_step(x: torch.Tensor, lab: torch.Tensor | None) -> torch.Tensor:
         for g in opt.param_groups:
             g["lr"] = s.lr_at(state.step)
         with torch.autocast(s.dev.type, dtype=torch.bfloat16, enabled=t.autocast == "bf16"):
-            logits, new_state = net(x, state.carry)
+            logits, new_state = net(x, state.carry, labels=lab)
         loss = F.cross_entropy(logits.reshape(-1, levels).float(), x[:, lb:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -729,10 +814,13 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
         while True:
             if state.window == 0 or x_chunk is None:
                 x_chunk = torch.from_numpy(s.plan.batch(state.epoch, state.batch, dist)).to(s.dev)
+                rows = s.plan.labels(state.epoch, state.batch, dist)
+                lab_chunk = None if rows is None else torch.from_numpy(rows).to(s.dev)
                 if state.window == 0:
                     state.carry = None
             x = x_chunk[:, state.window * seq : state.window * seq + lb + seq]
-            loss = one_step(x) if s.step_tuner is None else s.step_tuner.run(lambda x=x: one_step(x))
+            lab = None if lab_chunk is None else lab_chunk[:, state.window * seq : (state.window + 1) * seq]
+            loss = one_step(x, lab) if s.step_tuner is None else s.step_tuner.run(lambda x=x, lab=lab: one_step(x, lab))
             state.step += 1
             state.window += 1
             if state.window == s.windows:
@@ -767,6 +855,7 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
             if do_val:
                 if dist.main:
                     val_bits = evaluate(model, s.val, seq_len=seq, batch_size=t.batch_size, device=s.dev, stop=flag,
+                                        labels=s.val_labels,
                                         tuner=s.val_tuner)
                     if val_bits is not None:
                         last_val = val_bits
