@@ -48,6 +48,9 @@ def _add_stage_commands(sub) -> None:
     curate.add_cli(sub, _Formatter)
     from inspire.compose import compose
     compose.add_cli(sub, _Formatter)
+    from inspire.cli import studio
+
+    studio.add(sub, _Formatter)
 
 
 def _add_prepare(sub) -> None:
