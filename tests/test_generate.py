@@ -239,11 +239,16 @@ def test_regenerating_keeps_keys_other_stages_added(run, tmp_path):
     out = generate.run_job(run, n=1, seconds=0.01, temperatures=["1.0"], out=tmp_path / "o")
     side = next(p for p in out.glob("*.json") if p.name != "manifest.json")
     d = json.loads(side.read_text())
+    assert d["format_version"] == 2 and d["marks"] == {"verdict": None, "star": False, "regions": []}
     d["curation"] = {"score": 0.7}
+    d["marks"] = {"verdict": "keep", "star": True, "regions": [[0.0, 0.005]]}
+    d["from_a_newer_version"] = [1, 2]
     side.write_text(json.dumps(d))
     side.with_suffix(".wav").unlink()  # the audio is lost: it is made again
     generate.run_job(run, n=1, seconds=0.01, temperatures=["1.0"], out=out)
-    assert json.loads(side.read_text())["curation"] == {"score": 0.7}
+    again = json.loads(side.read_text())
+    assert again["curation"] == {"score": 0.7} and again["from_a_newer_version"] == [1, 2]
+    assert again["marks"] == {"verdict": "keep", "star": True, "regions": [[0.0, 0.005]]}
     assert side.with_suffix(".wav").is_file()
 
 

@@ -8,11 +8,12 @@ from (checkpoint hash, seed, schedule, index, prime), so the same command makes 
 Output folder (default RUN_DIR/clips/<step>-seed<S>-<seconds>s-<hash of the job>/):
 
     <id>.wav         16-bit mono audio at the run's sample rate
-    <id>.json        sidecar: what made it (format_version, id, run, checkpoint path/sha256/step,
-                     seed, index, temperature spec and resolved curve, seconds, sample rate,
-                     prime, software, created) -- other stages add keys; they are never dropped
+    <id>.json        sidecar (an inspire.clips.ClipRecord): what made it (checkpoint path/sha256/
+                     step, seed, index, temperature spec and resolved curve, seconds, sample rate,
+                     prime, software, created); what later stages added (curation, a person's
+                     marks) survives a regeneration
     <id>.png         the temperature curve (with --plot)
-    manifest.json    the job and every finished clip, rebuilt from the sidecars
+    manifest.json    the job and every finished clip, rebuilt from the sidecars (inspire.clips)
 
 Safe for long jobs: audio streams to `.<id>.partial.wav` as it is made (memory does not grow with
 clip length) and is renamed when whole; the sidecar comes after the audio, so a clip with a
@@ -34,26 +35,20 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from inspire import __version__
+from inspire import __version__, clips
 from inspire import schedule as temp
-from inspire.errors import CheckpointError, DiskFullError, UserInputError
-from inspire.files import atomic_path, read_json, write_json
+from inspire.errors import CheckpointError, DiskFullError, InspireError, UserInputError
+from inspire.files import atomic_path
 
-FORMAT_VERSION = 1
 DEFAULT_SECONDS = 30.0
 DEFAULT_PRIME_SECONDS = 4.0
 CPU_BATCH, GPU_BATCH = 64, 512  # default streams at once: GEMMs are efficient from here on
 BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
-# Keys this module writes into a sidecar; any other key (added by later stages) is kept.
-SIDECAR_KEYS = (
-    "format_version", "id", "file", "run", "checkpoint", "seed", "index", "stream_seed", "temperature",
-    "seconds", "samples", "sample_rate", "quantization", "levels", "prime", "int8", "software", "created",
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -347,18 +342,18 @@ def again(
     """
     run_dir = Path(run_dir)
     side_path = find_clip(run_dir, clip)
-    try:
-        side = read_json(side_path)
-        ck = side["checkpoint"]
-        spec, index, seed = side["temperature"]["spec"], int(side["index"]), int(side["seed"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserInputError(f"{side_path}: not a clip sidecar inspire can regenerate from ({exc})") from None
-    seconds = float(side["seconds"] if seconds is None else seconds)
+    rec = clips.read(side_path)
+    missing = [k for k in ("checkpoint", "temperature", "index", "seed", "seconds") if getattr(rec, k) is None]
+    missing += [] if missing or "spec" in rec.temperature else ["temperature spec"]
+    if missing:
+        raise UserInputError(f"{side_path}: not a clip sidecar inspire can regenerate from (no {', '.join(missing)})")
+    spec, index, seed = rec.temperature["spec"], rec.index, rec.seed
+    seconds = float(rec.seconds if seconds is None else seconds)
     _check_job(n=1, seconds=seconds, batch_size=None)
     if int8 is None:
-        int8 = bool(side.get("int8", False))
-    ctx = _load(run_dir, _find_checkpoint(run_dir, ck), device, int8=int8)
-    prime = side.get("prime")
+        int8 = rec.int8
+    ctx = _load(run_dir, _find_checkpoint(run_dir, rec.checkpoint), device, int8=int8)
+    prime = rec.prime
     if include_prime is None:
         include_prime = bool(prime and prime.get("included"))
     prime_req = None if not prime else {k: v for k, v in prime.items() if k != "included"}
@@ -370,10 +365,11 @@ def again(
             raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
         if prime_req.get("sha256") and sha256_of(path) != prime_req["sha256"]:
             raise UserInputError(f"{side_path}: its prime file {path} has changed since; the clip cannot be made again")
-    plan = ClipPlan(index, side["id"], seed, int(side.get("stream_seed", stream_seed(seed, index))), temp.parse(spec), prime_req)
+    plan = ClipPlan(index, rec.id, seed, stream_seed(seed, index) if rec.stream_seed is None else rec.stream_seed,
+                    temp.parse(spec), prime_req)
     if out is None:
-        out = run_dir / "clips" / f"again-{side['id']}-{seconds:g}s"
-    job = {"again": side["id"], "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
+        out = run_dir / "clips" / f"again-{rec.id}-{seconds:g}s"
+    job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec], "seed": seed,
            "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
                     batch_size=1, progress=progress, plot=plot, force=force, threads=threads)
@@ -382,8 +378,8 @@ def again(
 def find_clip(run_dir: str | os.PathLike, clip: str) -> Path:
     """A clip's sidecar from its id (searched under RUN_DIR/clips/) or a path to its .json/.wav."""
     p = Path(clip)
-    if p.suffix in (".json", ".wav") and p.with_suffix(".json").is_file():
-        return p.with_suffix(".json")
+    if p.suffix in (".json", ".wav") and clips.sidecar_path(p).is_file():
+        return clips.sidecar_path(p)
     found = sorted((Path(run_dir) / "clips").glob(f"**/{clip}.json"), key=lambda f: f.stat().st_mtime)
     found = [f for f in found if f.with_suffix(".wav").is_file()]
     if not found:
@@ -432,7 +428,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         (out / f".{plan.id}.partial.wav").unlink(missing_ok=True)  # left by a killed run of ours
         if not _finished(out, plan, ctx, n_samples, include_prime, force=force):
             pending.append(plan)
-    rebuild_manifest(out, header)
+    clips.rebuild_manifest(out, header)
 
     if batch_size is None:
         batch_size = GPU_BATCH if ctx.device.type == "cuda" else CPU_BATCH
@@ -444,7 +440,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         for b in range(n_batches):
             batch = pending[b * size : (b + 1) * size]
             _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
-            rebuild_manifest(out, header)
+            clips.rebuild_manifest(out, header)
     finally:
         if bar is not None:
             bar.close()
@@ -604,56 +600,64 @@ class _ClipWriter:
 # Sidecars and the manifest
 
 
-def _sidecar(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int, include_prime: bool, offset_s: float) -> dict:
-    return {
-        "format_version": FORMAT_VERSION,
-        "id": plan.id,
-        "file": f"{plan.id}.wav",
-        "run": str(ctx.run_dir.resolve()),
-        "checkpoint": ctx.checkpoint,
-        "seed": plan.seed,
-        "index": plan.index,
-        "stream_seed": plan.stream_seed,
-        "temperature": plan.schedule.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
-        "seconds": round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
-        "samples": n_samples,
-        "sample_rate": ctx.sample_rate,
-        "quantization": ctx.quantization,
-        "levels": ctx.levels,
-        "prime": None if prime is None else {**prime, "included": bool(include_prime)},
-        "int8": bool(ctx.stepper is not None and ctx.stepper.int8),
-        "software": f"inspire {__version__}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int, include_prime: bool,
+            offset_s: float) -> clips.ClipRecord:
+    """What made a clip, as its sidecar records it."""
+    return clips.ClipRecord(
+        id=plan.id,
+        file=f"{plan.id}.wav",
+        run=str(ctx.run_dir.resolve()),
+        checkpoint=ctx.checkpoint,
+        seed=plan.seed,
+        index=plan.index,
+        stream_seed=plan.stream_seed,
+        temperature=plan.schedule.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+        seconds=round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
+        samples=n_samples,
+        sample_rate=ctx.sample_rate,
+        quantization=ctx.quantization,
+        levels=ctx.levels,
+        prime=None if prime is None else {**prime, "included": bool(include_prime)},
+        int8=bool(ctx.stepper is not None and ctx.stepper.int8),
+        software=f"inspire {__version__}",
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, **kw) -> None:
+    """Write a clip's sidecar; what later stages added to an earlier one (curation, a person's
+    marks, keys of newer versions) is kept. An unreadable earlier sidecar is replaced."""
+    new = _record(ctx, plan, prime, **kw)
+    end = new.duration_s
 
-    path = out / f"{plan.id}.json"
-    new = _sidecar(ctx, plan, prime, **kw)
-    old = read_json(path) if path.is_file() else None
-    if isinstance(old, dict):  # keep what later stages added (curation scores, tags...)
-        new = {**{k: v for k, v in old.items() if k not in SIDECAR_KEYS}, **new}
-    write_json(path, new)
+    def keep_later_stages(old: clips.ClipRecord) -> clips.ClipRecord:
+        # A person's regions past the end of a clip made shorter (--again --seconds) are cut to it.
+        regions = tuple((a, min(b, end)) for a, b in old.marks.regions if a < end)
+        return replace(new, curation=old.curation, marks=replace(old.marks, regions=regions), extra=old.extra)
+
+    try:
+        clips.update(out / new.file, keep_later_stages, create=True)
+    except InspireError:  # the old sidecar is not a readable clip record: replaced (only with --force)
+        clips.write(new, out)
 
 
 def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_prime: bool, *, force: bool) -> bool:
     """Whether the folder already holds this clip, whole and made the same way."""
-    side, wav = out / f"{plan.id}.json", out / f"{plan.id}.wav"
+    side, wav = clips.sidecar_path(out / f"{plan.id}.wav"), out / f"{plan.id}.wav"
     if not (side.is_file() and wav.is_file()):
         return False
     try:
-        d = read_json(side)
+        r = clips.read(side)
         same = (
-            d["samples"] == n_samples
-            and d["checkpoint"]["sha256"] == ctx.ckpt_sha256
-            and d["temperature"]["spec"] == plan.schedule.spec
-            and d["stream_seed"] == plan.stream_seed
-            and bool(d["prime"]) == bool(plan.prime)
-            and bool(d.get("int8", False)) == bool(ctx.stepper.int8)
-            and (not d["prime"] or bool(d["prime"].get("included")) == bool(include_prime))
+            r.samples == n_samples
+            and r.checkpoint["sha256"] == ctx.ckpt_sha256
+            and r.temperature["spec"] == plan.schedule.spec
+            and r.stream_seed == plan.stream_seed
+            and bool(r.prime) == bool(plan.prime)
+            and r.int8 == bool(ctx.stepper.int8)
+            and (not r.prime or bool(r.prime.get("included")) == bool(include_prime))
         )
-    except (KeyError, TypeError, ValueError):
+    except (InspireError, KeyError, TypeError):
         same = False
     if same or force:
         return same
@@ -663,14 +667,13 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
 
 
 def _check_folder(out: Path, header: dict, *, force: bool) -> None:
-    path = out / "manifest.json"
-    if force or not path.is_file():
-        return
+    old = None if force else clips.read_manifest(out)
+    if old is None:
+        return  # absent or unreadable: it is rebuilt from the sidecars
     try:
-        old = read_json(path)
         old_job, old_sha = old.get("job", {}), old.get("checkpoint", {}).get("sha256")
-    except (ValueError, AttributeError):
-        return  # unreadable: it is rebuilt from the sidecars
+    except AttributeError:
+        return
     job = header["job"]
     keys = ("seconds", "temperatures", "seed", "prime", "include_prime", "int8")
     diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
@@ -680,47 +683,6 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
         raise UserInputError(
             f"{out} holds another job's clips (different {', '.join(diff)}); use another --out, or --force to add to it"
         )
-
-
-def rebuild_manifest(out: str | os.PathLike, header: dict) -> dict:
-    """Write DIR/manifest.json = header + every finished clip's summary, from the sidecars.
-
-    Under a file lock, so shards writing into one folder never lose each other's clips.
-    """
-
-    out = Path(out)
-    with _locked(out / ".manifest.lock"):
-        clips = []
-        for side in out.glob("*.json"):
-            if side.name == "manifest.json" or not side.with_suffix(".wav").is_file():
-                continue
-            try:
-                d = read_json(side)
-                if d.get("id") != side.stem:
-                    continue
-                clips.append({"id": d["id"], "file": d.get("file", f"{d['id']}.wav"), "seed": d["seed"], "index": d["index"],
-                              "temperature_spec": d["temperature"]["spec"], "seconds": d["seconds"]})
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue  # not a clip sidecar
-        clips.sort(key=lambda c: (c["index"], c["id"]))
-        manifest = {"format_version": FORMAT_VERSION, **header, "clips": clips}
-        write_json(out / "manifest.json", manifest)
-    return manifest
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: shards there must not share a folder
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _plot(path: Path, curve: dict, prime_s: float, total_s: float) -> None:
