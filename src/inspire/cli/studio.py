@@ -22,7 +22,8 @@ def add(sub, formatter) -> None:
             "API: /api/docs on the running studio."
         ),
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="run folder(s) or clips folder(s) (default: the current folder)%(default).0s")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="run folder(s) or clips folder(s) (default: the current folder)%(default).0s")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback makes every request need the token")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free port)")

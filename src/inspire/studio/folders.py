@@ -51,7 +51,8 @@ class ClipsFolder:
 
 def is_run(path: Path) -> bool:
     """A run folder: prepared data, checkpoints or a training log."""
-    return (path / "data" / "manifest.json").is_file() or (path / "checkpoints").is_dir() or (path / "metrics.jsonl").is_file()
+    return ((path / "data" / "manifest.json").is_file() or (path / "checkpoints").is_dir()
+            or (path / "metrics.jsonl").is_file())
 
 
 def holds_clips(path: Path) -> bool:

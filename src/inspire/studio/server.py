@@ -38,7 +38,7 @@ import secrets
 import socket
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
@@ -140,7 +140,7 @@ class Studio:
     def entry(self, folder: ClipsFolder, record) -> dict:
         from inspire import clips
 
-        rec = clips.to_json(record)
+        rec = clips.to_dict(record)
         audio = folder.path / (record.file or f"{record.id}.wav")
         url = self.roots.url_of(audio)
         matches = ((record.curation or {}).get("lineage") or {}).get("matches") or []
@@ -179,7 +179,7 @@ class Studio:
         folder, side = self.find(clip_id, key)
         try:
             record = clips.read(side)
-        except FileNotFoundError:
+        except clips.NoSidecarError:
             raise ApiError(404, f"no clip {clip_id} (deleted)") from None
         except InspireError as exc:
             raise ApiError(422, str(exc)) from None
@@ -191,13 +191,12 @@ class Studio:
         folder, side = self.find(clip_id, key)
 
         def apply(record):
-            marks = parse_marks(body, seconds=record.seconds)
-            record.marks = clips.Marks(**marks)
-            return record
+            marks = parse_marks(body, seconds=record.duration_s)
+            return replace(record, marks=clips.Marks(**marks, extra=record.marks.extra))
 
         try:
             record = clips.update(side, apply)
-        except FileNotFoundError:
+        except clips.NoSidecarError:
             raise ApiError(404, f"no clip {clip_id} (deleted)") from None
         except InspireError as exc:
             raise ApiError(400, str(exc)) from None
@@ -209,7 +208,10 @@ class Studio:
         from inspire import clips
 
         folder, side = self.find(clip_id, key)
-        record = clips.read(side)
+        try:
+            record = clips.read(side)
+        except InspireError as exc:
+            raise ApiError(404, str(exc)) from None
         matches = ((record.curation or {}).get("lineage") or {}).get("matches") or []
         if not 0 <= n < len(matches):
             raise ApiError(404, f"clip {clip_id} has no lineage match {n} ({len(matches)} matches)")
@@ -359,7 +361,8 @@ async def api_folders(request: Request) -> Response:
     studio = _studio(request)
     await run_in_threadpool(studio.roots.refresh)
     return JSONResponse({
-        "roots": [{"key": r.key, "path": str(r.path), "name": r.path.name, "run": r.is_run} for r in studio.roots.roots],
+        "roots": [{"key": r.key, "path": str(r.path), "name": r.path.name, "run": r.is_run}
+                  for r in studio.roots.roots],
         "folders": [{"key": f.key, "root": f.root.key, "path": str(f.path), "name": f.name,
                      "run": None if studio.roots.run_of(f) is None else str(studio.roots.run_of(f))}
                     for f in studio.roots.clips_folders],
@@ -384,7 +387,8 @@ async def api_clip(request: Request) -> Response:
 async def api_marks(request: Request) -> Response:
     studio = _studio(request)
     body = await _json_body(request)
-    entry = await run_in_threadpool(studio.set_marks, request.path_params["id"], request.query_params.get("folder"), body)
+    entry = await run_in_threadpool(studio.set_marks, request.path_params["id"],
+                                    request.query_params.get("folder"), body)
     return JSONResponse(entry)
 
 
