@@ -21,7 +21,7 @@ class RunPanel {
     this.el.className = 'run';
     this.el.dataset.key = run.key;
     this.el.innerHTML = `
-      <h2></h2>
+      <h2></h2><div class="path mono"></div>
       <div class="chosen-line"></div>
       <canvas class="curve"></canvas>
       <table class="ckpts"><thead></thead><tbody></tbody></table>`;
@@ -55,6 +55,7 @@ class RunPanel {
   render() {
     const run = this.run;
     this.el.querySelector('h2').textContent = run.name;
+    this.el.querySelector('.path').textContent = run.path;
     const temps = [...new Set(run.checkpoints.flatMap((c) => c.previews.map((p) => p.temperature)))].sort((a, b) => a - b);
     const head = this.el.querySelector('thead');
     head.innerHTML = '<tr><th>checkpoint</th><th>validation</th></tr>';
@@ -186,7 +187,7 @@ class RunPanel {
       ctx.fillText('No training log yet (metrics.jsonl): it is drawn here as training runs.', 16, 24);
       return;
     }
-    const pad = { l: 48, r: 120, t: 14, b: 26 };
+    const pad = { l: 48, r: 160, t: 24, b: 26 };
     const steps = this.rows.map((r) => r.step);
     const x0 = 0;
     const x1 = Math.max(...steps, 1);
@@ -210,8 +211,8 @@ class RunPanel {
       const s = Math.round(x0 + (i / 4) * (x1 - x0));
       ctx.fillText(String(s), X(s) - 10, h - 8);
     }
-    ctx.fillText('bits / sample', 6, 10);
-    ctx.fillText('step', w - pad.r - 24, h - 8);
+    ctx.fillText('bits / sample', 6, 12);
+    ctx.fillText('step', w - pad.r + 12, h - 8);
     // checkpoints: ticks, the chosen one highlighted
     for (const ck of this.run.checkpoints) {
       const chosen = ck.name === this.run.chosen;
