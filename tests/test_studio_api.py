@@ -287,6 +287,24 @@ def test_deleted_generating_and_broken_clips_show_as_such(client, run):
     assert busy.status_code == 409 and "being generated" in busy.json()["error"]
 
 
+def test_audio_without_a_sidecar_is_shown_and_marking_it_makes_one(client, run):
+    folder = run / "clips" / "job"
+    wav = folder / "field-recording.wav"
+    sf.write(str(wav), tone(2.0, 9), 16000, subtype="PCM_16")
+    an_hour_ago = time.time() - 3600
+    os.utime(wav, (an_hour_ago, an_hour_ago))  # not a clip whose sidecar is on its way
+    entry = next(e for e in _clips(client) if e["id"] == "field-recording")
+    assert entry["status"] == "ready" and entry["record"]["seconds"] == pytest.approx(2.0)
+    assert entry["record"]["curation"] is None and client.get(entry["audio_url"]).status_code == 200
+    r = client.put("/api/clips/field-recording/marks", json=_marks({"verdict": "keep", "regions": [[0.5, 1.5]]}),
+                   headers=AUTH)
+    assert r.status_code == 200, r.text
+    record = clips.read(folder / "field-recording.json")
+    assert record.marks.verdict == "keep" and record.marks.regions == ((0.5, 1.5),) and record.file == wav.name
+    too_long = client.put("/api/clips/field-recording/marks", json=_marks({"regions": [[0.5, 2.5]]}), headers=AUTH)
+    assert too_long.status_code == 400
+
+
 def test_the_same_id_in_two_folders_needs_the_folder(run, tmp_path):
     other = tmp_path / "copy"
     make_clips(other, 2, run=run)

@@ -79,4 +79,5 @@ def run_demo(out: str | Path, *, train_minutes: float = 1.5, force: bool = False
     print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
           f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
     print(f"  parts          {len(piece.get('parts', []))}")
+    print(f"Audition, triage and mark the clips by ear in the studio: inspire studio {run}")
     return 0

@@ -38,6 +38,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote
@@ -62,6 +63,8 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CLIP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+PARTIAL = ".partial.wav"  # generate streams a clip to .<id>.partial.wav, then renames it
+FRESH_S = 30.0  # audio younger than this without a sidecar may be a clip whose sidecar is coming
 
 
 class ApiError(Exception):
@@ -102,46 +105,68 @@ class Studio:
         for folder in self.folders(key):
             finished = set()
             for record in clips.scan(folder.path):
-                finished.add(record.id)
+                finished.add(record.file)
                 out.append(self.entry(folder, record))
-            out.extend(self._unfinished(folder, finished))
+            out.extend(self._others(folder, finished))
         out.sort(key=_rank_key)
         return out
 
-    def _unfinished(self, folder: ClipsFolder, finished: set[str]) -> list[dict]:
-        """Clips being generated (a partial file, or audio whose sidecar is not written yet) and
-        sidecars that cannot be read: listed so the page can show them as such."""
+    def _others(self, folder: ClipsFolder, finished: set[str]) -> list[dict]:
+        """The folder's audio that `clips.scan` does not list: clips being generated (a partial
+        file, or audio whose sidecar is not written yet), audio whose sidecar cannot be read,
+        and audio with no sidecar at all (not made by inspire: shown, and markable)."""
+        from inspire import clips
+
         out = []
         try:
             names = set(os.listdir(folder.path))
         except OSError:
             return out
-        seen = set()
+        listed = set()
         for name in sorted(names):
-            cid = None
-            status = "generating"
-            if name.startswith(".") and name.endswith(".partial.wav"):
-                cid = name[1 : -len(".partial.wav")]
-            elif name.endswith(".wav") and name[:-4] not in finished:
-                cid = name[:-4]
-                if name[:-4] + ".json" in names:
-                    status = "unreadable"
-            if cid is None or cid in finished or cid in seen or not _CLIP_ID.match(cid):
+            if name.startswith("."):
+                if not name.endswith(PARTIAL):
+                    continue
+                cid, status = name[1 : -len(PARTIAL)], "generating"
+            else:
+                cid, ext = os.path.splitext(name)
+                if ext.lower() not in AUDIO_SUFFIXES or name in finished:
+                    continue
+                status = self._state(folder.path / name, names)
+            if cid in listed or not _CLIP_ID.match(cid):
                 continue
-            seen.add(cid)
+            listed.add(cid)
+            if status == "ready":
+                out.append(self.entry(folder, clips.bare(folder.path / name)))
+                continue
             entry = {"id": cid, "folder": folder.key, "status": status, "record": None,
                      "audio_url": None, "waveform_url": None, "lineage_urls": []}
             if status == "unreadable":
                 entry["error"] = f"{cid}.json is not a readable clip sidecar"
-                entry["audio_url"] = self.roots.url_of(folder.path / name)
             out.append(entry)
         return out
+
+    @staticmethod
+    def _state(audio: Path, names: set[str]) -> str:
+        """For audio that has no readable sidecar: "unreadable" (a sidecar is there but broken),
+        "generating" (a partial file beside it, or audio written in the last FRESH_S seconds:
+        generate writes the sidecar just after the audio), else "ready" (audio from elsewhere)."""
+        stem = audio.stem
+        if f"{stem}.json" in names:
+            return "unreadable"
+        if f".{stem}{PARTIAL}" in names:
+            return "generating"
+        try:
+            fresh = time.time() - audio.stat().st_mtime < FRESH_S
+        except OSError:
+            return "generating"
+        return "generating" if fresh else "ready"
 
     def entry(self, folder: ClipsFolder, record) -> dict:
         from inspire import clips
 
         rec = clips.to_dict(record)
-        audio = folder.path / (record.file or f"{record.id}.wav")
+        audio = folder.path / record.file
         url = self.roots.url_of(audio)
         matches = ((record.curation or {}).get("lineage") or {}).get("matches") or []
         return {
@@ -156,16 +181,27 @@ class Studio:
         }
 
     def find(self, clip_id: str, key: str | None) -> tuple[ClipsFolder, Path]:
-        """The folder and sidecar of a clip id; 404 when gone, 409 when several folders hold it."""
+        """The folder of a clip id and the path to give `clips.read`/`clips.update`: its sidecar,
+        or its audio when it has none (yet). 404 when gone, 409 when it is still being generated
+        or several folders hold it."""
         if not _CLIP_ID.match(clip_id):
             raise ApiError(404, f"no clip {clip_id!r}")
         self.roots.refresh()
-        hits = [(f, f.path / f"{clip_id}.json") for f in self.folders(key)]
-        hits = [(f, side) for f, side in hits if side.is_file()]
+        hits, busy = [], False
+        for f in self.folders(key):
+            side = f.path / f"{clip_id}.json"
+            if side.is_file():
+                hits.append((f, side))
+                continue
+            names = set(_listdir(f.path))
+            audio = [f.path / n for n in sorted(names)
+                     if Path(n).stem == clip_id and Path(n).suffix.lower() in AUDIO_SUFFIXES]
+            if audio and self._state(audio[0], names) == "ready":
+                hits.append((f, audio[0]))
+            elif audio or f".{clip_id}{PARTIAL}" in names:
+                busy = True
         if not hits:
-            generating = any((f.path / f".{clip_id}.partial.wav").exists() or (f.path / f"{clip_id}.wav").exists()
-                             for f in self.folders(key))
-            if generating:
+            if busy:
                 raise ApiError(409, f"clip {clip_id} is still being generated; try again when it is finished")
             raise ApiError(404, f"no clip {clip_id} (deleted, or not in the opened folders)")
         if len(hits) > 1:
@@ -176,9 +212,9 @@ class Studio:
     def read_clip(self, clip_id: str, key: str | None) -> dict:
         from inspire import clips
 
-        folder, side = self.find(clip_id, key)
+        folder, path = self.find(clip_id, key)
         try:
-            record = clips.read(side)
+            record = clips.read(path) if path.suffix == ".json" else clips.bare(path)
         except clips.NoSidecarError:
             raise ApiError(404, f"no clip {clip_id} (deleted)") from None
         except InspireError as exc:
@@ -186,16 +222,18 @@ class Studio:
         return self.entry(folder, record)
 
     def set_marks(self, clip_id: str, key: str | None, body) -> dict:
+        """Store a person's marks in the clip's sidecar (made from the audio when it has none),
+        under the clip record's lock."""
         from inspire import clips
 
-        folder, side = self.find(clip_id, key)
+        folder, path = self.find(clip_id, key)
 
         def apply(record):
             marks = parse_marks(body, seconds=record.duration_s)
             return replace(record, marks=clips.Marks(**marks, extra=record.marks.extra))
 
         try:
-            record = clips.update(side, apply)
+            record = clips.update(path, apply, create=path.suffix != ".json")
         except clips.NoSidecarError:
             raise ApiError(404, f"no clip {clip_id} (deleted)") from None
         except InspireError as exc:
@@ -269,6 +307,13 @@ class Studio:
                 p["audio_url"] = url
                 p["waveform_url"] = None if url is None else "/api/waveform/" + url[len("/files/"):]
         return {"key": key, "path": str(path), "metrics_url": f"/api/runs/{key}/metrics", **info}
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _rank_key(entry: dict) -> tuple:

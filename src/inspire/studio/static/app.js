@@ -43,6 +43,10 @@ async function main() {
   }
   if (!location.hash && folders.folders.length === 0 && folders.runs.length) location.hash = '#runs';
   document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && document.activeElement && document.activeElement !== document.body) {
+      document.activeElement.blur();  // out of a filter field: the keys act on the clips again
+      return;
+    }
     if (document.getElementById('clips-view').hidden) return;
     clips.onKey(ev);
   });

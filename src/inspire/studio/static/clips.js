@@ -9,6 +9,7 @@ import { ApiError, clock, getJSON, putJSON, say, token } from './api.js';
 import { claim, createWave, drawSpectrogram, drawTemperature, loadWaveform, quietAudio, trackColour } from './wave.js';
 
 const REFRESH_MS = 6000;
+const HYDRATE_DELAY_MS = 120;
 const KEEPER_COLOUR = 'rgba(95, 211, 141, 0.28)';
 const SEEK_S = 2;
 const SEEK_LONG_S = 10;
@@ -68,6 +69,8 @@ class Card {
     this.status = entry.status;  // ready | generating | unreadable | deleted
     this.wave = null;             // { ws, regions, media } while hydrated
     this.hydrating = null;
+    this.near = false;            // near the visible part of the list (IntersectionObserver)
+    this.soon = null;
     this.saving = Promise.resolve();
     this.unsaved = 0;             // PUTs in flight
     this.el = document.createElement('article');
@@ -87,6 +90,16 @@ class Card {
   }
 
   get ready() { return this.status === 'ready'; }
+
+  /** Whether this card should hold a waveform: near the visible part of the list, or selected. */
+  get wanted() { return this.near || state.current === this.key; }
+
+  /** Build the waveform if the card is still near the view a moment later (a fast scroll
+   *  passes hundreds of cards: only those it stops at are drawn). */
+  hydrateSoon() {
+    clearTimeout(this.soon);
+    this.soon = setTimeout(() => { if (this.wanted) this.hydrate(); }, HYDRATE_DELAY_MS);
+  }
 
   /** New data from the server (a poll or the answer to a PUT). */
   update(entry) {
@@ -165,7 +178,7 @@ class Card {
           generating: 'being generated…',
           unreadable: `cannot read this clip's sidecar${e.error ? `: ${e.error}` : ''}`,
           deleted: this.goneReason || 'deleted',
-        }[this.status] || this.status;
+        }[this.status] ?? this.status;
       }
     }
   }
@@ -175,7 +188,7 @@ class Card {
     this.hydrating = (async () => {
       try {
         const data = await loadWaveform(this.entry.waveform_url);
-        if (!this.ready || !this.el.isConnected) return;
+        if (!this.ready || !this.el.isConnected || !this.wanted) return;
         const media = this.el.querySelector('.media');
         media.innerHTML = `
           <div class="wave"></div>
@@ -194,6 +207,8 @@ class Card {
         this.showLineage();
         this.showKeepers();
         this.wireRegions();
+        this.el.dataset.drawnAt = String(Math.round(performance.now()));
+        if (!this.wanted) this.dehydrate();  // scrolled away while it was being built
         wave.media.addEventListener('play', () => this.el.classList.add('playing'));
         wave.media.addEventListener('pause', () => this.el.classList.remove('playing'));
         wave.media.addEventListener('error', () => this.mediaError());
@@ -460,6 +475,7 @@ function select(key, { scroll = true, play = false } = {}) {
     before.pause();
   }
   state.current = key;
+  if (before && before.key !== key && !before.near) before.dehydrate();
   const card = key && state.cards.get(key);
   if (!card) return;
   card.el.classList.add('current');
@@ -633,7 +649,8 @@ export async function init(folders) {
     for (const item of items) {
       const card = state.cards.get(item.target.dataset.key);
       if (!card) continue;
-      if (item.isIntersecting) card.hydrate();
+      card.near = item.isIntersecting;
+      if (card.near) card.hydrateSoon();
       else if (card.key !== state.current && !card.playing) card.dehydrate();
     }
   }, { root: state.list, rootMargin: '700px 0px' });
@@ -646,8 +663,11 @@ export async function init(folders) {
   state.tempRange = temperatureRange();
   apply();
   state.loaded = true;
+  // For tests and bench/studio_open.py: when the list was shown (ms since navigation) and how
+  // long fetching and building it took.
   document.body.dataset.clipsLoaded = String(clips.length);
   document.body.dataset.clipsLoadMs = String(Math.round(performance.now() - started));
+  document.body.dataset.clipsShownAt = String(Math.round(performance.now()));
   setInterval(refresh, REFRESH_MS);
   document.addEventListener('visibilitychange', refresh);
 }

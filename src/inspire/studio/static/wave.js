@@ -58,8 +58,14 @@ export async function createWave(container, audioUrl, data, { height = 72, timel
   const regions = RegionsPlugin.create();
   const plugins = [regions];
   if (timeline) {
+    // About eight labelled seconds across, whatever the clip's length (the plugin's own choice
+    // depends on pixels per second and labels a 5-s clip only at 0).
+    const label = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300].find((s) => data.duration / s <= 10) || 600;
     plugins.push(TimelinePlugin.create({
       height: 16,
+      timeInterval: label / 2,
+      primaryLabelInterval: label,
+      secondaryLabelInterval: label,
       style: { fontSize: '10px', color: '#9aa1ae' },
     }));
   }
