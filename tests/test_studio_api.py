@@ -465,6 +465,19 @@ def test_every_route_is_in_the_openapi_document_and_back(client):
     assert "Bearer" in client.get("/api/docs").text
 
 
+def test_every_static_file_is_package_data():
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["inspire.studio"]
+    studio = root / "src" / "inspire" / "studio"
+    files = [p.relative_to(studio).as_posix() for p in (studio / "static").rglob("*") if p.is_file()]
+    assert files and {"static/index.html", "static/vendor/wavesurfer/LICENSE"} <= set(files)
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)]
+    assert missing == [], "add these to [tool.setuptools.package-data] in pyproject.toml"
+
+
 # ---- the command line ----------------------------------------------------------------------
 
 

@@ -243,3 +243,42 @@ def test_runs_view_auditions_previews_and_chooses_the_checkpoint(driver, studio)
                "the chosen checkpoint was not stored in studio.json")
     _wait(d, lambda: "chosen" in row.get_attribute("class"), "the chosen row is not shown as chosen")
     assert "--checkpoint 200" in d.find_element(By.CSS_SELECTOR, ".chosen-line").text
+
+
+def test_filters_and_sorting(driver, studio):
+    from selenium.webdriver.support.ui import Select
+
+    d, folder, ids = driver, studio["folder"], studio["ids"]
+    _open(d, f"{studio['base']}/?token={TOKEN}", len(ids))
+    records = {cid: clips.read(folder / f"{cid}.json") for cid in ids}
+    shown = "return [...document.querySelectorAll('#clip-list .clip')].map(c => c.dataset.id)"
+
+    def choose(select_id, value):
+        Select(d.find_element(By.ID, select_id)).select_by_value(value)
+
+    def typed(input_id, text):
+        box = d.find_element(By.ID, input_id)
+        box.clear()
+        if text:
+            box.send_keys(text)
+        box.send_keys(Keys.ESCAPE)  # leave the field: the keys act on the clips again
+
+    choose("f-verdict", "discard")
+    discarded = [cid for cid in ids if records[cid].auto_verdict == "discard"]
+    _wait(d, lambda: d.execute_script(shown) == discarded, "the verdict filter shows other clips")
+    choose("f-verdict", "")
+    typed("f-lmin", "1")
+    with_lineage = [cid for cid in ids if records[cid].curation["lineage"]["matches"]]
+    _wait(d, lambda: d.execute_script(shown) == with_lineage, "the lineage filter shows other clips")
+    typed("f-lmin", "")
+    typed("f-tmin", "1.0")
+    warm = [cid for cid in ids if records[cid].temperature["spec"] in ("0.875:1.15", "0s:0.8,1s:1.2")]
+    _wait(d, lambda: d.execute_script(shown) == warm, "the temperature filter (mean >= 1.0) shows other clips")
+    typed("f-tmin", "")
+    choose("f-sort", "id")
+    _wait(d, lambda: d.execute_script(shown) == sorted(ids), "sorting by id failed")
+    _keys(d, Keys.ESCAPE, "s")  # out of the sort menu, star the selected clip
+    starred = _current(d)
+    _wait_file(lambda: _marks(folder, starred).star, "the star was not stored")
+    choose("f-marks", "star")
+    _wait(d, lambda: d.execute_script(shown) == [starred], "the marks filter does not show the starred clip")

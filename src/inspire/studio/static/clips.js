@@ -110,6 +110,7 @@ class Card {
     this.render();
     if (wasStatus !== this.status && this.wave) this.dehydrate();
     if (this.wave && this.unsaved === 0) this.showKeepers();
+    if (wasStatus !== this.status && this.ready && this.wanted) this.hydrateSoon();  // finished generating
   }
 
   gone(reason) {
@@ -312,12 +313,16 @@ class Card {
   // ---- marks -------------------------------------------------------------------------------
 
   setMarks(marks) {
+    const refuse = (message) => {
+      say(message, { error: true });
+      if (this.wave) this.showKeepers();  // undo a passage dragged on screen
+    };
     if (!token) {
-      say('read-only: open the URL `inspire studio` printed (with ?token=...) to mark clips', { error: true });
+      refuse('read-only: open the URL `inspire studio` printed (with ?token=...) to mark clips');
       return;
     }
     if (!this.ready) {
-      say(`${this.entry.id} is ${this.status === 'generating' ? 'still being generated' : this.status}; nothing to mark yet`, { error: true });
+      refuse(`${this.entry.id} is ${this.status === 'generating' ? 'still being generated' : this.status}; nothing to mark`);
       return;
     }
     this.marks = marks;
@@ -446,7 +451,7 @@ function comparator(sort) {
   }
 }
 
-function apply() {
+function apply({ fallback = 0 } = {}) {
   const f = filters();
   const cards = [...state.cards.values()].filter((c) => passes(c, f)).sort(comparator(f.sort));
   state.order = cards.map((c) => c.key);
@@ -464,7 +469,9 @@ function apply() {
   const kept = [...state.cards.values()].filter((c) => verdictOf(c).verdict === 'keep').length;
   document.getElementById('count').textContent =
     `${cards.length} shown of ${state.cards.size} · ${kept} kept` + (ready < state.cards.size ? ` · ${state.cards.size - ready} not ready` : '');
-  if (!state.current || !shown.has(state.current)) select(state.order[0] || null, { scroll: false });
+  if (!state.current || !shown.has(state.current)) {
+    select(state.order[Math.min(fallback, state.order.length - 1)] || null, { scroll: false });
+  }
 }
 
 function select(key, { scroll = true, play = false } = {}) {
@@ -506,8 +513,9 @@ function decide(verdict) {
 }
 
 function reapply() {
+  // A card that leaves the list under the filters hands the selection to the one now in its place.
   const keep = state.current;
-  apply();
+  apply({ fallback: Math.max(0, state.order.indexOf(keep)) });
   if (keep && state.order.includes(keep)) select(keep, { scroll: false });
 }
 
@@ -655,6 +663,7 @@ export async function init(folders) {
     }
   }, { root: state.list, rootMargin: '700px 0px' });
   document.getElementById('filters').addEventListener('input', reapply);
+  document.getElementById('filters').addEventListener('change', reapply);  // selects: some browsers send only this
   document.getElementById('filters').addEventListener('submit', (ev) => ev.preventDefault());
 
   const started = performance.now();
