@@ -165,6 +165,15 @@ def test_triage_three_clips_with_the_keyboard_and_mark_passages(driver, studio):
     assert dragged[0] == pytest.approx(2.1, abs=0.15) and dragged[1] == pytest.approx(2.85, abs=0.15)
     assert _marks(folder, ids[2]).verdict == "keep" and _marks(folder, ids[2]).star  # the rest is kept
 
+    # Dragging the passage's middle moves it (and starts no second passage): 10 % to the left.
+    ActionChains(d).move_to_element_with_offset(wave, int(0.325 * width), -20).click_and_hold() \
+        .move_by_offset(-10, 0).move_by_offset(-int(0.1 * width) + 10, 0).release().perform()
+    _wait_file(lambda: _marks(folder, ids[2]).regions != (dragged,), "the passage did not move")
+    moved = _marks(folder, ids[2]).regions
+    assert len(moved) == 1 and moved[0][1] - moved[0][0] == pytest.approx(dragged[1] - dragged[0], abs=0.02)
+    assert moved[0][0] == pytest.approx(dragged[0] - 0.3, abs=0.1)
+    dragged = moved[0]
+
     # And one by keyboard: [ at the start, seek 2 s, ].
     _keys(d, Keys.HOME, "[", Keys.ARROW_RIGHT, "]")
     _wait_file(lambda: _marks(folder, ids[2]).regions == ((0.0, 2.0), dragged), "the keyboard passage was not stored")

@@ -254,16 +254,18 @@ class Card {
 
   showLineage() {
     const { regions } = this.wave;
+    // A band along the bottom of the waveform (above the timeline), one colour per source track;
+    // the chips under the clip name the tracks in the same colours.
     matchesOf(this.entry).forEach((m, n) => {
-      const label = document.createElement('div');
-      label.className = 'lineage-label';
-      label.textContent = m.track;
-      Object.assign(label.style, { fontSize: '10px', color: '#111', padding: '0 3px', whiteSpace: 'nowrap', overflow: 'hidden' });
       const region = regions.addRegion({
-        id: `lineage-${n}`, start: m.clip_start_s, end: m.clip_end_s, color: trackColour(m.track, 0.55),
-        drag: false, resize: false, content: label,
+        id: `lineage-${n}`, start: m.clip_start_s, end: m.clip_end_s, color: trackColour(m.track, 0.6),
+        drag: false, resize: false,
       });
-      if (region.element) Object.assign(region.element.style, { top: '74%', height: '26%', cursor: 'pointer' });
+      if (region.element) {
+        Object.assign(region.element.style, { top: '62%', height: '20%', cursor: 'pointer' });
+        region.element.title = `${m.track} at ${clock(m.source_start_s)} (similarity ${m.similarity.toFixed(2)}): `
+          + 'click to hear this moment, then the source';
+      }
     });
   }
 
@@ -277,6 +279,8 @@ class Card {
 
   wireRegions() {
     const { regions } = this.wave;
+    // A drag on empty waveform makes a keeper passage; one that starts on a passage moves or
+    // resizes it (wavesurfer's regions claim that drag, so no second passage starts).
     regions.enableDragSelection({ color: KEEPER_COLOUR });
     regions.on('region-created', (region) => {
       if (!region.id.startsWith('region-')) return;  // ours (lineage, keepers being shown)
