@@ -217,6 +217,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     rec = clips.read(tmp_path / "c.json")
     assert len(rec.marks.regions) == n
     assert sorted(rec.extra["hits"]) == ["curate"] * n + ["shard"] * n
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "c.wav"]  # no lock file left behind
 
 
 def test_the_lock_nests_in_one_thread(tmp_path):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from inspire.compose import compose
+from inspire.compose import arrangement, compose, master
 from inspire.audio.io import write_audio
 from inspire.errors import UserInputError
 
@@ -41,8 +42,8 @@ def _write_clips(folder: Path, n: int = 6, *, sr: int = SR, seconds: float = 3.0
 def _arrangement(path: Path, parts: list[dict], **top) -> Path:
     top.setdefault("noise_reduction", "off")
     top.setdefault("lufs", -30.0)
-    arr = compose.Arrangement(parts=tuple(compose.Part(**p) for p in parts), **top)
-    path.write_text(compose.arrangement_toml(arr))
+    arr = arrangement.Arrangement(parts=tuple(arrangement.Part(**p) for p in parts), **top)
+    path.write_text(arrangement.arrangement_toml(arr))
     return path
 
 
@@ -55,11 +56,11 @@ def _read(path: Path) -> np.ndarray:
 
 
 def test_toml_round_trip(tmp_path):
-    arr = compose.Arrangement(parts=(compose.Part("a", 0.5, 2.0, -3.0, 0.25), compose.Part('odd "name"', 0.0, None)),
-                              sample_rate=8000, clips_dir="clips", lufs=-16.0)
+    parts = (arrangement.Part("a", 0.5, 2.0, -3.0, 0.25), arrangement.Part('odd "name"', 0.0, None))
+    arr = arrangement.Arrangement(parts=parts, sample_rate=8000, clips_dir="clips", lufs=-16.0)
     path = tmp_path / "a.toml"
-    path.write_text(compose.arrangement_toml(arr, notes=["first", ""], header="hello\nworld"))
-    back = compose.read_arrangement(path)
+    path.write_text(arrangement.arrangement_toml(arr, notes=["first", ""], header="hello\nworld"))
+    back = arrangement.read_arrangement(path)
     assert back.parts == arr.parts
     assert (back.sample_rate, back.clips_dir, back.lufs, back.noise_reduction) == (8000, "clips", -16.0, "mix")
 
@@ -83,7 +84,7 @@ def test_duration_is_parts_minus_crossfades(tmp_path):
 
 
 def test_crossfade_is_equal_power(tmp_path):
-    fade_out, fade_in = compose.crossfade_gains(1000)
+    fade_out, fade_in = master.crossfade_gains(1000)
     np.testing.assert_allclose(fade_out**2 + fade_in**2, 1.0, atol=1e-12)
     assert fade_out[0] > 0.99 and fade_in[-1] > 0.99
     # Two independent noises crossfaded for 1 s keep their power through the join.
@@ -92,7 +93,7 @@ def test_crossfade_is_equal_power(tmp_path):
         write_audio(tmp_path / f"{name}.wav", 0.1 * rng.standard_normal(3 * SR), SR, subtype="FLOAT")
     arr = _arrangement(tmp_path / "p.toml", [dict(clip="a", in_s=0.0, out_s=3.0, crossfade_s=1.0),
                                               dict(clip="b", in_s=0.0, out_s=3.0)], fade_in_s=0.0, fade_out_s=0.0)
-    r = compose.render(compose.read_arrangement(arr))
+    r = master.render(arrangement.read_arrangement(arr))
     power = np.square(r.mix.astype(np.float64)).reshape(-1, SR // 10).mean(axis=1)  # 100 ms blocks
     db = 10 * np.log10(power[2:-2] / np.median(power))
     assert np.abs(db).max() < 1.0
@@ -108,7 +109,7 @@ def test_no_click_at_any_join(tmp_path):
         dict(clip="a", in_s=0.9001, out_s=1.9, crossfade_s=0.0),
         dict(clip="b", in_s=0.0, out_s=1.0),
     ], lufs=-20.0)
-    r = compose.render(compose.read_arrangement(arr))
+    r = master.render(arrangement.read_arrangement(arr))
     jumps = np.abs(np.diff(r.mix.astype(np.float64)))
     peak = np.abs(r.mix).max()
     # A sine of amplitude A at f Hz moves at most 2*pi*f*A/sr per sample; joins may not exceed it.
@@ -141,7 +142,7 @@ def test_noise_reduction_lowers_floor_keeps_tone():
     t = np.arange(6 * SR) / SR
     tone = 0.3 * np.sin(2 * np.pi * 440 * t) * ((t % 1.5) < 1.0)  # notes with gaps
     x = (tone + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
-    y = compose.reduce_noise(x, SR).astype(np.float64)
+    y = master.reduce_noise(x, SR).astype(np.float64)
     gap = slice(int(1.1 * SR), int(1.4 * SR))
     assert 20 * np.log10(np.std(y[gap]) / np.std(x[gap])) < -8.0  # the floor drops
     s, c = np.sin(2 * np.pi * 440 * t), np.cos(2 * np.pi * 440 * t)
@@ -158,7 +159,7 @@ def test_noise_reduction_leaves_dense_music_alone():
     t = np.arange(5 * SR) / SR
     chord = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (196, 247, 294, 392))
     x = (chord * (0.7 + 0.3 * np.sin(2 * np.pi * 2 * t)) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
-    y = compose.reduce_noise(x, SR).astype(np.float64)
+    y = master.reduce_noise(x, SR).astype(np.float64)
     assert abs(10 * np.log10(np.mean(y**2) / np.mean(x.astype(np.float64) ** 2))) < 1.0
 
 
@@ -244,6 +245,83 @@ def test_auto_skips_silence_and_its_own_pieces(tmp_path):
     assert any(s.startswith("silent.wav") for s in piece["auto"]["skipped"])
 
 
+# ------------------------------------------------------------------------------- a person's marks
+
+
+def _mark(path: Path, **marks) -> None:
+    from inspire import clips as records
+
+    records.update(path, lambda r: replace(r, marks=records.Marks(**marks)), create=True)
+
+
+def _curation(folder: Path, verdicts: dict[str, str]) -> None:
+    entries = [{"id": cid, "file": f"{cid}.wav", "verdict": v, "score": 1.0 / rank, "rank": rank, "reasons": [],
+                "features": {}, "error": None, "lineage": None} for rank, (cid, v) in enumerate(verdicts.items(), 1)]
+    (folder / "curation.json").write_text(json.dumps({"format_version": 1, "settings": {}, "clips": entries}))
+
+
+def test_a_persons_verdict_overrides_curations_and_stars_come_first(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=5)
+    _curation(clips, {"clip-00": "keep", "clip-01": "keep", "clip-02": "discard", "clip-03": "keep", "clip-04": "keep"})
+    _mark(clips / "clip-00.wav", verdict="discard")  # curation's best: a person threw it away
+    _mark(clips / "clip-02.wav", verdict="keep")  # curation discarded it: a person kept it
+    _mark(clips / "clip-04.wav", star=True)  # curation's worst keeper, a person's favourite
+    ranked, skipped, used = arrange.rank_clips(clips)
+    assert used and [c.id for c in ranked] == ["clip-04", "clip-01", "clip-02", "clip-03"]
+    assert [c.rank for c in ranked] == [5, 2, 3, 4] and ranked[0].star
+    assert skipped == ["clip-00.wav: marked discard"]
+    # Starred passages are taken first: a piece with room for one passage is the favourite's.
+    pl = arrange.plan(clips, seconds=2.0)
+    assert {p.clip.id for p in pl.parts} == {"clip-04"}
+    piece = compose.auto_compose(clips, minutes=0.2, out=tmp_path / "piece.wav", noise_reduction="off")
+    used_ids = {p["clip"] for p in piece["parts"]}
+    assert "clip-00" not in used_ids and "clip-02" in used_ids
+    assert "clip-00.wav: marked discard" in piece["auto"]["skipped"]
+
+
+def test_marked_regions_are_the_clips_passages(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=3, seconds=6.0)
+    _mark(clips / "clip-01.wav", regions=[(3.5, 4.5), (0.5, 2.0), (1.5, 2.5)], star=True)
+    ranked, _, _ = arrange.rank_clips(clips)
+    x, _ = sf.read(str(clips / "clip-01.wav"), dtype="float32")
+    assert [(p.in_s, p.out_s) for p in arrange.passages_of(ranked[0], x, SR)] == [(0.5, 2.5), (3.5, 4.5)]
+    pl = arrange.plan(clips, seconds=20.0)
+    mine = [p for p in pl.parts if p.clip.id == "clip-01"]
+    assert len(mine) == 2
+    for p in mine:
+        assert (0.5 <= p.in_s < p.out_s <= 2.5) or (3.5 <= p.in_s < p.out_s <= 4.5)
+
+
+def test_without_curation_a_person_can_keep_silence_and_discard_music(tmp_path):
+    from inspire.compose import arrange
+
+    clips = _write_clips(tmp_path / "clips", n=3)
+    write_audio(clips / "quiet.wav", 0.0005 * _tone(3.0, 440), SR)
+    _mark(clips / "quiet.wav", verdict="keep")
+    _mark(clips / "clip-00.wav", verdict="discard")
+    ranked, skipped, used = arrange.rank_clips(clips)
+    assert not used and "quiet" in {c.id for c in ranked} and "clip-00" not in {c.id for c in ranked}
+    assert skipped == ["clip-00.wav: marked discard"]
+
+
+def test_plan_says_nothing_itself(tmp_path, capsys):
+    from inspire.compose import arrange
+
+    pl = arrange.plan(_write_clips(tmp_path / "clips", n=2), seconds=120.0)
+    assert any("asked for 2.00 min" in w for w in pl.warnings)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_short_clips_can_be_arranged(tmp_path):
+    clips = _write_clips(tmp_path / "clips", n=3, seconds=0.6)  # shorter than the 1-s boundary window
+    piece = compose.auto_compose(clips, minutes=0.02, out=tmp_path / "piece.wav", noise_reduction="off")
+    assert piece["parts"] and piece["seconds"] > 0.5
+
+
 # -------------------------------------------------------------------------------- bad input
 
 
@@ -285,7 +363,7 @@ def test_bad_arrangements_name_the_part_and_field(tmp_path, parts, top, needle):
 def test_bad_fields_name_the_line(tmp_path, text, needle):
     (tmp_path / "p.toml").write_text(text)
     with pytest.raises(UserInputError) as err:
-        compose.read_arrangement(tmp_path / "p.toml")
+        arrangement.read_arrangement(tmp_path / "p.toml")
     assert needle in str(err.value)
 
 
@@ -332,12 +410,12 @@ def test_cli_round_trip(tmp_path, capsys):
 def test_compose_never_imports_torch(tmp_path):
     code = (
         "import sys, numpy as np\n"
-        "from inspire.compose import compose, arrange\n"
+        "from inspire.compose import compose, arrange, arrangement, master\n"
         "assert 'torch' not in sys.modules, 'import'\n"
         "rng = np.random.default_rng(0)\n"
-        "compose.reduce_noise((0.1 * rng.standard_normal(16000)).astype('float32'), 16000)\n"
+        "master.reduce_noise((0.1 * rng.standard_normal(16000)).astype('float32'), 16000)\n"
         "assert 'noisereduce' in sys.modules\n"
         "assert 'torch' not in sys.modules, 'noise reduction'\n"
     )
-    src = Path(compose.__file__).resolve().parents[1]
+    src = Path(compose.__file__).resolve().parents[2]  # the src/ folder holding inspire/
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env={"PYTHONPATH": str(src)})

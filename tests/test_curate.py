@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -163,6 +164,30 @@ def test_move_puts_discards_and_sidecars_aside(clips):
     )
     assert (clips / "music.wav").exists() and (clips / "manifest.json").exists()
     assert {c["id"]: c["file"] for c in result["clips"]}["loop"] == "discarded/loop.wav"
+
+
+def test_rerunning_curate_keeps_a_persons_marks_and_move_obeys_them(clips):
+    from inspire import clips as records
+
+    (clips / "loop.json").write_text(json.dumps({"id": "loop", "marks": {"verdict": "keep", "star": True,
+                                                                         "regions": [[0.5, 3.5]]}}))
+    records.update(clips / "music.wav", lambda r: replace(r, marks=records.Marks("discard", regions=[(1.0, 2.0)])))
+    (clips / "piece.json").write_text(json.dumps({"kind": "inspire-piece", "file": "piece.wav"}))
+    sf.write(clips / "piece.wav", melody(4.0, 9), SR)
+    for _ in range(2):
+        curate.curate_folder(clips)
+    music = records.read(clips / "music.wav")
+    assert music.marks == records.Marks("discard", regions=[(1.0, 2.0)]) and music.curation["verdict"] == "keep"
+    assert music.seed == 7 and music.verdict == "discard"
+    loop = records.read(clips / "loop.wav")
+    assert loop.marks == records.Marks("keep", True, [(0.5, 3.5)]) and loop.curation["verdict"] == "discard"
+    assert json.loads((clips / "piece.json").read_text()) == {"kind": "inspire-piece", "file": "piece.wav"}
+    # --move: a person's verdict, when given, over curation's.
+    result = curate.curate_folder(clips, move=True)
+    files = {c["id"]: c["file"] for c in result["clips"]}
+    assert files["loop"] == "loop.wav" and files["music"] == "discarded/music.wav"
+    assert records.read(clips / "discarded" / "music.wav").marks.verdict == "discard"
+    assert records.read(clips / "loop.wav").marks.star
 
 
 def test_keep_fraction_trims_the_keepers(tmp_path):

@@ -114,3 +114,12 @@ def test_run_index_is_cached_and_rebuilt_when_tracks_change(tmp_path, capsys):
     assert main(["lineage", str(clips / "copy.wav"), "--run", str(tmp_path / "nowhere")]) == 2
     assert main(["lineage", str(tmp_path / "missing.wav"), "--run", str(run)]) == 2
     assert os.path.exists(cache)
+
+
+def test_very_short_clips_fingerprint_without_error():
+    # A clip of a few hundred samples can hold a single spectral peak, which pairs with nothing.
+    rng = np.random.default_rng(0)
+    for n in (0, 10, 500, 1023, 1024, 1025):
+        for sr in (8000, 16000, 22050):
+            fp = lineage.fingerprint(0.3 * rng.standard_normal(n), sr)
+            assert fp.hashes.size == fp.anchors.size and fp.bands.shape == (round(n * 8000 / sr) // lineage.HOP + 1, 33)

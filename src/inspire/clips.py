@@ -26,8 +26,9 @@ Sidecars written by hand may lack any field but the audio: a missing `id` is the
 Writes are atomic (a reader sees the old sidecar or the new one). `update` is a
 read-modify-write under an exclusive OS lock on the folder's `.clips.lock` (fcntl.flock; on
 Windows msvcrt.locking), so the studio, `inspire curate` and generation shards writing into
-one folder at once never lose each other's changes. The folder's `manifest.json` (the job and
-every finished clip, in index order) is rebuilt from the sidecars under the same lock.
+one folder at once never lose each other's changes; the lock file is removed on release. The
+folder's `manifest.json` (the job and every finished clip, in index order) is rebuilt from the
+sidecars under the same lock.
 
 No torch, no audio libraries at import time (soundfile is imported only to measure a clip that
 has no sidecar yet).
@@ -340,8 +341,8 @@ def bare(audio: str | os.PathLike) -> ClipRecord:
 
 
 def scan(folder: str | os.PathLike) -> list[ClipRecord]:
-    """Every finished clip of a folder (not its subfolders): a sidecar with its audio beside it.
-    Files that are not clip sidecars, and sidecars that cannot be read, are passed over.
+    """Every finished clip of a folder (not its subfolders): a sidecar with its audio beside it
+    (same stem). Files that are not clip sidecars, and sidecars that cannot be read, are passed over.
     Sorted by index (clips without one last), then id."""
     folder = Path(folder)
     records = []
@@ -350,7 +351,7 @@ def scan(folder: str | os.PathLike) -> list[ClipRecord]:
             record = read(side)
         except UserInputError:
             continue
-        if (folder / record.file).is_file():
+        if sidecar_path(record.file).name == side.name and (folder / record.file).is_file():
             records.append(record)
     records.sort(key=lambda r: (r.index is None, r.index or 0, r.id))
     return records
@@ -392,7 +393,7 @@ def rebuild_manifest(folder: str | os.PathLike, header: dict) -> dict:
             {"id": r.id, "file": r.file, "seed": r.seed, "index": r.index,
              "temperature_spec": r.temperature["spec"], "seconds": r.seconds}
             for r in scan(folder)
-            if r.id == sidecar_path(r.file).stem and r.seed is not None and r.index is not None
+            if r.id == Path(r.file).stem and r.seed is not None and r.index is not None
             and r.seconds is not None and isinstance(r.temperature, dict) and "spec" in r.temperature
         ]  # fmt: skip
         clips.sort(key=lambda c: (c["index"], c["id"]))
@@ -410,7 +411,9 @@ _held = threading.local()  # lock files this thread holds (so a nested `locked` 
 @contextlib.contextmanager
 def locked(folder: str | os.PathLike) -> Iterator[None]:
     """Hold the exclusive OS lock of a clip folder (FOLDER/.clips.lock) for the block. Other
-    processes and threads wait; the same thread may nest it."""
+    processes and threads wait; the same thread may nest it. The lock file is removed on release
+    (a waiter that then holds a removed file's lock notices and locks the new one), so folders
+    are left as they were."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
@@ -419,14 +422,29 @@ def locked(folder: str | os.PathLike) -> Iterator[None]:
     if key in held:
         yield
         return
-    with open(path, "a+b") as f:
-        _lock(f.fileno())
-        held.add(key)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            yield
-        finally:
-            held.discard(key)
-            _unlock(f.fileno())
+            _lock(fd)
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None  # removed by the holder we waited for: lock the next file
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        _unlock(fd)
+        os.close(fd)
+    held.add(key)
+    try:
+        yield
+    finally:
+        held.discard(key)
+        with contextlib.suppress(OSError):  # Windows keeps an open file: it stays, harmlessly
+            os.unlink(path)
+        _unlock(fd)
+        os.close(fd)
 
 
 try:

@@ -25,6 +25,7 @@ from inspire import __version__
 from inspire.audio.io import find_audio_files, normalize_peak, read_audio, remove_dc, sha256_of
 from inspire.errors import AudioReadError, DatasetError, UserInputError
 from inspire.files import atomic_path, read_json, write_json
+from inspire.timefmt import clock
 from inspire.audio.quantize import KINDS, dequantize, quantize
 
 FORMAT_VERSION = 1
@@ -306,19 +307,14 @@ def _slug(name: str) -> str:
 def print_table(manifest: dict, *, file=None) -> None:
     """Tracks (name, duration, split) and totals, on stdout."""
     file = file or sys.stdout
-    rows = [(t["name"], _mmss(t["seconds"]), t["split"]) for t in manifest["tracks"]]
+    rows = [(t["name"], clock(t["seconds"]), t["split"]) for t in manifest["tracks"]]
     w = max([len("track")] + [len(r[0]) for r in rows])
     print(f"{'track':<{w}}  {'duration':>8}  split", file=file)
     for name, dur, split in rows:
         print(f"{name:<{w}}  {dur:>8}  {split}", file=file)
     tot = manifest["totals"]
     print(
-        f"{tot['tracks']} tracks, {_mmss(tot['seconds'])} in all: {_mmss(tot['train_seconds'])} training, "
-        f"{_mmss(tot['val_seconds'])} validation; {len(manifest['skipped'])} file(s) skipped",
+        f"{tot['tracks']} tracks, {clock(tot['seconds'])} in all: {clock(tot['train_seconds'])} training, "
+        f"{clock(tot['val_seconds'])} validation; {len(manifest['skipped'])} file(s) skipped",
         file=file,
     )
-
-
-def _mmss(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"

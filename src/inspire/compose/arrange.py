@@ -7,25 +7,30 @@ join is smooth (similar loudness and spectrum across it) and the piece has an ar
 sparse, builds to a peak about two-thirds in, and settles), then sets each part's gain along the
 arc and each join's crossfade from how alike its two sides are.
 
-Pure analysis: numpy only, deterministic for a given folder and seed. Rendering is compose's job.
+A person's marks (in each clip's sidecar, see inspire.clips) come first: a clip they discarded
+is never used and one they kept always is, whatever curation said; starred clips give their
+passages first; a clip's marked regions are its passages (as marked, not cut further).
+
+Pure analysis: numpy only, no printing, deterministic for a given folder and seed. Rendering
+is compose's job; the caller says the plan's warnings.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from inspire import clips
+from inspire.audio import spectral
 from inspire.audio.io import find_audio_files, probe, read_audio
+from inspire.curate.curate import CURATION_FILE, load_curation
 from inspire.errors import InspireError, UserInputError
-from inspire.files import read_json
 
-CURATION_FILE = "curation.json"
 PIECE_KIND = "inspire-piece"  # piece.json's "kind": audio beside such a sidecar is never a clip
 
 HOP_S = 0.01  # analysis hop
@@ -44,6 +49,8 @@ class Clip:
     rank: int  # 1 = best
     score: float
     curation: dict | None  # the clip's curation.json record, when there is one
+    star: bool = False  # a person's favourite: its passages are taken first
+    regions: tuple[tuple[float, float], ...] = ()  # a person's keeper passages (seconds); (): cut automatically
 
 
 @dataclass
@@ -88,65 +95,64 @@ class Plan:
 # -------------------------------------------------------------------------------- clip metadata
 
 
-def load_curation(clips_dir: str | os.PathLike) -> dict | None:
-    """CLIPS_DIR/curation.json as written by the curation stage, or None when absent."""
-    path = Path(clips_dir) / CURATION_FILE
-    if not path.is_file():
-        return None
+def is_piece(audio_path: str | os.PathLike) -> bool:
+    """Whether an audio file is a piece compose made (its sidecar is a piece's, not a clip's)."""
+    return _sidecar(Path(audio_path))[1]
+
+
+def _sidecar(path: Path) -> tuple[clips.ClipRecord | None, bool]:
+    """(the clip's record or None, whether the file is a composed piece)."""
     try:
-        cur = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: not readable JSON ({exc})") from exc
-    if not isinstance(cur, dict) or not isinstance(cur.get("clips"), list):
-        raise UserInputError(f"{path}: expected an object with a 'clips' list")
-    return cur
-
-
-def read_sidecar(audio_path: str | os.PathLike) -> dict | None:
-    """The generation sidecar `<id>.json` beside a clip, or None when absent or unreadable."""
-    side = Path(audio_path).with_suffix(".json")
-    if not side.is_file():
-        return None
-    try:
-        obj = read_json(side)
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def is_piece(audio_path: Path) -> bool:
-    side = read_sidecar(audio_path)
-    return bool(side and side.get("kind") == PIECE_KIND)
+        return clips.read(path), False
+    except clips.NotAClipError as exc:
+        return None, exc.kind == PIECE_KIND
+    except InspireError:  # a sidecar with mistyped fields: the clip is used, its marks are not known
+        return None, False
 
 
 def rank_clips(clips_dir: str | os.PathLike, *, sample_rate: int | None = None) -> tuple[list[Clip], list[str], bool]:
-    """The clips to compose with, best first; also the skipped ones ("name: why") and whether
-    curation.json decided. Without curation, clips are ranked by activity and loudness and
-    near-silent ones are skipped."""
+    """The clips to compose with, best first (a person's starred clips before the rest); also
+    the skipped ones ("name: why") and whether curation.json decided. Without curation, clips
+    are ranked by activity and loudness and near-silent ones are skipped. A person's verdict
+    (marks) overrides curation's and the near-silence test."""
     clips_dir = Path(clips_dir)
     if not clips_dir.is_dir():
         raise UserInputError(f"{clips_dir}: no such folder of clips")
-    files = [f for f in find_audio_files([clips_dir]) if not is_piece(f)]
+    marks: dict[Path, clips.Marks] = {}
+    for f in find_audio_files([clips_dir]):
+        record, piece = _sidecar(f)
+        if not piece:
+            marks[f] = record.marks if record is not None else clips.Marks()
     cur = load_curation(clips_dir)
     skipped: list[str] = []
     if cur is not None:
-        by_name = {f.relative_to(clips_dir).as_posix(): f for f in files}
-        clips = []
+        by_name = {f.relative_to(clips_dir).as_posix(): f for f in marks}
+        chosen, listed = [], set()
         records = sorted(cur["clips"], key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
         for rec in records:
-            if rec.get("verdict") != "keep":
-                continue
             path = by_name.get(str(rec.get("file", "")))
+            person = marks[path].verdict if path is not None else None
+            listed.add(path)
+            if (person or rec.get("verdict")) != "keep":
+                if person == "discard" and rec.get("verdict") == "keep":
+                    skipped.append(f"{rec.get('file')}: marked discard")
+                continue
             if path is None:
                 skipped.append(f"{rec.get('file')}: listed as keep in {CURATION_FILE} but not in the folder")
                 continue
-            clips.append(Clip(str(rec.get("id") or path.stem), path, int(rec.get("rank") or len(clips) + 1),
-                              float(rec.get("score") or 0.0), rec))
-        if not clips:
+            chosen.append(_clip(str(rec.get("id") or path.stem), path, int(rec.get("rank") or len(chosen) + 1),
+                                float(rec.get("score") or 0.0), rec, marks[path]))
+        for f, m in marks.items():  # kept by a person but not listed in curation.json (made since)
+            if f not in listed and m.verdict == "keep":
+                chosen.append(_clip(f.stem, f, len(records) + 1 + len(chosen), 0.0, None, m))
+        if not chosen:
             raise UserInputError(f"{clips_dir / CURATION_FILE}: no clip is marked keep (and present); nothing to compose")
-        return clips, skipped, True
+        return _stars_first(chosen), skipped, True
     scored = []
-    for f in files:
+    for f, m in marks.items():
+        if m.verdict == "discard":
+            skipped.append(f"{f.name}: marked discard")
+            continue
         try:
             x, info = read_audio(f, sample_rate=sample_rate)
         except InspireError as exc:
@@ -156,14 +162,23 @@ def rank_clips(clips_dir: str | os.PathLike, *, sample_rate: int | None = None) 
         active = _active(db)
         level = _power_db(db[active]) if active.any() else -120.0
         activity = float(active.mean()) if db.size else 0.0
-        if level < SILENT_DBFS or activity < MIN_ACTIVITY:
+        if (level < SILENT_DBFS or activity < MIN_ACTIVITY) and m.verdict != "keep":
             skipped.append(f"{f.name}: near-silent (level {level:.0f} dBFS, {activity:.0%} active)")
             continue
         scored.append((activity + 0.01 * (level - SILENT_DBFS) / 10.0, f))
     if not scored:
-        raise UserInputError(f"{clips_dir}: no usable audio clips (found {len(files)}; {len(skipped)} skipped)")
+        raise UserInputError(f"{clips_dir}: no usable audio clips (found {len(marks)}; {len(skipped)} skipped)")
     scored.sort(key=lambda sf: (-sf[0], sf[1].as_posix()))
-    return [Clip(f.stem, f, i + 1, round(s, 4), None) for i, (s, f) in enumerate(scored)], skipped, False
+    return _stars_first([_clip(f.stem, f, i + 1, round(s, 4), None, marks[f]) for i, (s, f) in enumerate(scored)]), \
+        skipped, False
+
+
+def _clip(cid: str, path: Path, rank: int, score: float, curation: dict | None, marks: clips.Marks) -> Clip:
+    return Clip(cid, path, rank, score, curation, star=marks.star, regions=marks.regions)
+
+
+def _stars_first(chosen: list[Clip]) -> list[Clip]:
+    return sorted(chosen, key=lambda c: not c.star)  # stable: rank order within each group
 
 
 # ------------------------------------------------------------------------------------ analysis
@@ -188,15 +203,10 @@ def _power_db(db: np.ndarray) -> float:
 
 
 def _spectra(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectra of 40 ms frames every hop, and their frequencies. (frames, bins), (bins,)"""
+    """Power spectra of ~40 ms frames starting every hop, and their frequencies. (frames, bins), (bins,)"""
     hop = int(round(HOP_S * sample_rate))
     n_fft = 1 << int(math.ceil(math.log2(4 * hop)))
-    n = max(0, (len(x) - n_fft) // hop + 1)
-    if n == 0:
-        x = np.pad(x, (0, n_fft - len(x)))
-        n = 1
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    spec = np.abs(spectral.stft(x, n_fft=n_fft, hop=hop, center=False)) ** 2
     return spec, np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
 
 
@@ -225,14 +235,21 @@ def boundary_scores(x: np.ndarray, sample_rate: int) -> np.ndarray:
     onset = np.clip((flux - med) / (6.0 * mad), 0.0, 1.0)
     before_onset = np.concatenate([onset[2:], [0.0, 0.0]])  # a cut 20 ms before the attack
     k = max(1, int(0.5 / HOP_S))
-    local = np.convolve(db, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
+    # The centred 1.01-s mean ("same" mode, which for a clip shorter than the window would
+    # return the window's length instead).
+    local = np.convolve(db, np.ones(2 * k + 1) / (2 * k + 1), mode="full")[k: k + len(db)]
     quiet = np.clip((local - db) / 12.0, 0.0, 1.0)
     return np.maximum(quiet, before_onset)
 
 
 def passages_of(clip: Clip, x: np.ndarray, sample_rate: int) -> list[Passage]:
-    """Cut one clip into passages of MIN..MAX_PASSAGE_S at good boundaries, silence trimmed."""
+    """Cut one clip into passages of MIN..MAX_PASSAGE_S at good boundaries, silence trimmed; a
+    clip with regions marked by a person has those as its passages instead."""
     db = frame_db(x, sample_rate)
+    if clip.regions:
+        spec, freqs = _spectra(x, sample_rate)
+        return [_passage(clip, x, sample_rate, db, spec, freqs, int(round(a / HOP_S)), int(round(b / HOP_S)), a, b)
+                for a, b in _merged(clip.regions, len(x) / sample_rate)]
     active = np.flatnonzero(_active(db))
     if active.size == 0:
         return []
@@ -251,26 +268,44 @@ def passages_of(clip: Clip, x: np.ndarray, sample_rate: int) -> list[Passage]:
         cuts.append(int(idx[int(np.argmax(merit))]))
     cuts.append(last)
     spec, freqs = _spectra(x, sample_rate)
-    out = []
-    edge = int(2.0 / HOP_S)
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        seg_db = db[a:b]
-        seg_spec = spec[a: min(b, len(spec))]
-        mean_spec = seg_spec.mean(axis=0) if len(seg_spec) else np.zeros(len(freqs))
-        centroid = float((mean_spec * freqs).sum() / (mean_spec.sum() + 1e-12))
-        out.append(Passage(
-            clip=clip,
-            in_s=round(a * HOP_S, 3),
-            out_s=round(min(b * HOP_S, len(x) / sample_rate), 3),
-            level_db=_power_db(seg_db[_active(seg_db)]) if seg_db.size else -120.0,
-            head_db=_power_db(seg_db[:edge]),
-            tail_db=_power_db(seg_db[-edge:]),
-            head_shape=_shape(seg_spec[:edge], freqs, sample_rate),
-            tail_shape=_shape(seg_spec[-edge:], freqs, sample_rate),
-            brightness=centroid,
-            activity=float(_active(seg_db).mean()) if seg_db.size else 0.0,
-        ))
+    out = [_passage(clip, x, sample_rate, db, spec, freqs, a, b, a * HOP_S, b * HOP_S) for a, b in zip(cuts[:-1], cuts[1:])]
     return [p for p in out if p.seconds >= 0.5]
+
+
+def _passage(clip: Clip, x: np.ndarray, sample_rate: int, db: np.ndarray, spec: np.ndarray, freqs: np.ndarray,
+             a: int, b: int, in_s: float, out_s: float) -> Passage:
+    """The passage from in_s to out_s (hops a..b of `db` and `spec`), measured."""
+    edge = int(2.0 / HOP_S)
+    seg_db = db[a:b]
+    seg_spec = spec[a: min(b, len(spec))]
+    mean_spec = seg_spec.mean(axis=0) if len(seg_spec) else np.zeros(len(freqs))
+    centroid = float((mean_spec * freqs).sum() / (mean_spec.sum() + 1e-12))
+    return Passage(
+        clip=clip,
+        in_s=round(in_s, 3),
+        out_s=round(min(out_s, len(x) / sample_rate), 3),
+        level_db=_power_db(seg_db[_active(seg_db)]) if seg_db.size else -120.0,
+        head_db=_power_db(seg_db[:edge]),
+        tail_db=_power_db(seg_db[-edge:]),
+        head_shape=_shape(seg_spec[:edge], freqs, sample_rate),
+        tail_shape=_shape(seg_spec[-edge:], freqs, sample_rate),
+        brightness=centroid,
+        activity=float(_active(seg_db).mean()) if seg_db.size else 0.0,
+    )
+
+
+def _merged(regions, seconds: float) -> list[tuple[float, float]]:
+    """A person's regions in time order, overlapping ones joined, cut at the clip's end."""
+    out: list[list[float]] = []
+    for a, b in sorted(regions):
+        b = min(b, seconds)
+        if b - a < HOP_S:  # past the end (the audio is shorter than the sidecar said), or a sliver
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -318,8 +353,6 @@ def plan(clips_dir: str | os.PathLike, *, seconds: float, seed: int = 0, sample_
     if planned < seconds - 0.5:
         warnings.append(f"asked for {seconds / 60.0:.2f} min but the clips give only {planned / 60.0:.2f} min; "
                         f"the piece uses all usable material")
-    for w in warnings:
-        print(f"inspire compose: warning: {w}", file=sys.stderr)
     return Plan(sample_rate, tuple(parts), seconds, round(planned, 3), round(available, 3), tuple(skipped),
                 used_curation, tuple(warnings))
 

@@ -2,9 +2,15 @@
 clips copy their training tracks, and write it all down (curation.json, curation.csv, the
 clips' sidecars, report.html).
 
+This module owns curation.json (`load_curation` reads it for every other stage). Each clip's
+sidecar gets the same results as its "curation" (through inspire.clips, so a person's marks and
+anything else in the sidecar are kept; a clip without a sidecar gets none).
+
 Clips are streamed one at a time (memory holds one clip, the lineage index and the results).
 Unreadable clips are listed with their error and ranked last; they never stop the run.
-Nothing is moved or deleted unless `move=True`. No torch, here or in what this imports.
+Nothing is moved or deleted unless `move=True`; then clips judged discard move to discarded/,
+except those a person marked keep (and those a person marked discard move too).
+No torch, here or in what this imports.
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ import json
 import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from inspire.errors import AudioReadError, UserInputError
+from inspire import clips
+from inspire.errors import AudioReadError, InspireError, UserInputError
 from inspire.files import read_json, write_json, write_text
+from inspire.timefmt import clock
 
 FORMAT_VERSION = 1
+CURATION_FILE = "curation.json"
 DISCARDED = "discarded"
 REPORT_FILES = "report_files"
-_NOT_SIDECARS = {"manifest.json", "curation.json"}
 
 
 def curate_folder(
@@ -91,8 +100,9 @@ def curate_folder(
     bar.close()
 
     _rank(entries, keep=keep, keep_fraction=keep_fraction)
+    records = [_record(clips_dir, e) for e in entries]  # before any move: a person's verdict counts
     if move:
-        _move_discarded(clips_dir, entries)
+        _move_discarded(clips_dir, entries, records)
     curation = {
         "format_version": FORMAT_VERSION,
         "settings": {
@@ -105,13 +115,31 @@ def curate_folder(
         "features": scores.FEATURES,
         "clips": entries,
     }
-    write_json(clips_dir / "curation.json", curation)
+    write_json(clips_dir / CURATION_FILE, curation)
     write_text(clips_dir / "curation.csv", to_csv(entries))
     for entry in entries:
         _update_sidecar(clips_dir, entry)
-    temperatures = {e["id"]: _temperature(clips_dir, e) for e in entries}
+    temperatures = {e["id"]: _temperature(r) for e, r in zip(entries, records)}
     report.write_report(clips_dir, curation, temperatures=temperatures)
     return curation
+
+
+def load_curation(clips_dir: str | os.PathLike) -> dict | None:
+    """CLIPS_DIR/curation.json as `curate_folder` wrote it, or None when absent. UserInputError
+    when it is not readable or not a curation (an object with a list of clip objects)."""
+    path = Path(clips_dir) / CURATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        cur = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(cur, dict) or not isinstance(cur.get("clips"), list):
+        raise UserInputError(f"{path}: expected an object with a 'clips' list")
+    bad = next((i for i, c in enumerate(cur["clips"], 1) if not isinstance(c, dict)), None)
+    if bad is not None:
+        raise UserInputError(f"{path}: clips entry {bad} is not an object")
+    return cur
 
 
 def _rank(entries: list[dict], *, keep: int | None, keep_fraction: float | None) -> None:
@@ -134,55 +162,46 @@ def _rank(entries: list[dict], *, keep: int | None, keep_fraction: float | None)
                 entry["reasons"] = [f"not among the best {limit}"] + entry["reasons"]
 
 
-def _move_discarded(clips_dir: Path, entries: list[dict]) -> None:
-    target = clips_dir / DISCARDED
-    for entry in entries:
-        if entry["verdict"] != "discard":
+def _move_discarded(clips_dir: Path, entries: list[dict], records: list) -> None:
+    """Move discarded clips (a person's verdict, when given, over curation's) and their
+    sidecars into clips_dir/discarded/."""
+    for entry, record in zip(entries, records):
+        person = record.marks.verdict if record is not None else None
+        if (person or entry["verdict"]) != "discard":
             continue
         src = clips_dir / entry["file"]
         if not src.exists():
             continue
-        target.mkdir(exist_ok=True)
-        dest = target / src.name
-        os.replace(src, dest)
-        sidecar = src.with_suffix(".json")
-        if sidecar.exists() and sidecar.name not in _NOT_SIDECARS:
-            os.replace(sidecar, target / sidecar.name)
+        dest = clips.move(src, clips_dir / DISCARDED)
         entry["file"] = dest.relative_to(clips_dir).as_posix()
 
 
-def _sidecar_path(clips_dir: Path, entry: dict) -> Path | None:
-    path = (clips_dir / entry["file"]).with_suffix(".json")
-    if path.name in _NOT_SIDECARS and path.parent == clips_dir:
+def _record(clips_dir: Path, entry: dict) -> clips.ClipRecord | None:
+    """The clip's sidecar record, or None when it has none or it is not a clip's."""
+    try:
+        return clips.read(clips_dir / entry["file"])
+    except InspireError:
         return None
-    return path
 
 
 def _update_sidecar(clips_dir: Path, entry: dict) -> None:
-    """Add or replace the "curation" key of an existing sidecar; other keys stay as they are.
-    Clips without a sidecar get none (curation.json holds everything)."""
-    path = _sidecar_path(clips_dir, entry)
-    if path is None or not path.exists():
-        return
+    """Set the "curation" of the clip's sidecar; everything else in it stays as it is (a
+    person's marks, keys of newer versions). Clips without a sidecar get none (curation.json
+    holds everything); a composed piece's sidecar is not a clip's and is left alone."""
+    curation = {k: entry[k] for k in ("verdict", "score", "rank", "reasons", "features", "lineage", "error")}
+    path = clips_dir / entry["file"]
     try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:
-        print(f"inspire curate: warning: {path}: not a readable sidecar ({exc}); left alone", file=sys.stderr)
-        return
-    if not isinstance(data, dict):
-        return
-    data["curation"] = {k: entry[k] for k in ("verdict", "score", "rank", "reasons", "features", "lineage", "error")}
-    write_json(path, data)
+        clips.update(path, lambda r: replace(r, curation=curation))
+    except clips.NotAClipError as exc:
+        quiet = isinstance(exc, clips.NoSidecarError) or exc.kind is not None  # no sidecar, or a piece's
+        if not (quiet or clips.sidecar_path(path).name in clips.RESERVED):
+            print(f"inspire curate: warning: {exc}; left alone", file=sys.stderr)
+    except InspireError as exc:
+        print(f"inspire curate: warning: {exc}; left alone", file=sys.stderr)
 
 
-def _temperature(clips_dir: Path, entry: dict) -> dict | None:
-    path = _sidecar_path(clips_dir, entry)
-    if path is None or not path.exists():
-        return None
-    try:
-        temp = read_json(path).get("temperature")
-    except (OSError, ValueError, AttributeError):
-        return None
+def _temperature(record: clips.ClipRecord | None) -> dict | None:
+    temp = record.temperature if record is not None else None
     if isinstance(temp, dict) and len(temp.get("times_s", [])) == len(temp.get("values", [])) > 0:
         return temp
     return None
@@ -257,22 +276,17 @@ def format_timeline(seconds: float, matches: list, *, width: int = 60) -> str:
         b = max(a + 1, int(math.ceil(m.clip_end_s / max(seconds, 1e-9) * width)))
         for i in range(a, min(b, width)):
             bar[i] = letters[m.track]
-    lines = [f"|{''.join(bar)}|  0:00 .. {_clock(seconds)}"]
+    lines = [f"|{''.join(bar)}|  0:00 .. {clock(seconds, decimals=2)}"]
     if not matches:
         lines.append("no passage closely matches a training track")
     for m in matches:
         lines.append(
-            f"{letters[m.track]}  {_clock(m.clip_start_s)}-{_clock(m.clip_end_s)}  "
-            f"{m.track} @ {_clock(m.source_start_s)}  similarity {m.similarity:.2f}"
+            f"{letters[m.track]}  {clock(m.clip_start_s, decimals=2)}-{clock(m.clip_end_s, decimals=2)}  "
+            f"{m.track} @ {clock(m.source_start_s, decimals=2)}  similarity {m.similarity:.2f}"
         )
     fraction = sum(m.clip_end_s - m.clip_start_s for m in matches) / max(seconds, 1e-9)
     lines.append(f"near-copy: {100 * min(1.0, fraction):.0f}% of {seconds:.1f} s")
     return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m)}:{s:05.2f}"
 
 
 # --- command line --------------------------------------------------------------------------

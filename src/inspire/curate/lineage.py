@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inspire.audio import spectral
 from inspire.audio.io import resample
 
 ALGORITHM_VERSION = 1  # bump when anything below changes what an index holds
@@ -116,11 +117,8 @@ class Fingerprint:
 def fingerprint(x: np.ndarray, sample_rate: int) -> Fingerprint:
     """Landmarks and frame descriptors of mono audio at any rate."""
     y = resample(np.asarray(x, dtype=np.float32), sample_rate, FP_RATE)
-    n_frames = y.size // HOP + 1
-    y = np.pad(y, (N_FFT // 2, N_FFT // 2 + N_FFT))
-    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP][:n_frames]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1))[:, :256]
-    power = spec.astype(np.float32) ** 2  # (frames, 256 bins)
+    spec = np.abs(spectral.stft(y, n_fft=N_FFT, hop=HOP))[:, :256]  # (len // HOP + 1 frames, 256 bins)
+    power = spec.astype(np.float32) ** 2
     h, a = _landmarks(10.0 * np.log10(power + 1e-14))
     return Fingerprint(h, a, _band_levels(power))
 
@@ -156,6 +154,8 @@ def _landmarks(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         taken[idx] += 1
         hashes.append((f[idx] << 14) | ((df[idx] + 128) << 6) | dt[idx])
         anchors.append(t[idx])
+    if not hashes:  # a single peak pairs with nothing
+        return np.zeros(0, np.uint32), np.zeros(0, np.int32)
     h = np.concatenate(hashes).astype(np.uint32)
     a = np.concatenate(anchors).astype(np.int32)
     order = np.argsort(a, kind="stable")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from inspire.files import atomic_path, write_text
+from inspire.timefmt import clock
 
 TRACK_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
                  "#9a6324", "#469990", "#808000", "#000075", "#bfef45"]  # fmt: skip
@@ -119,10 +120,9 @@ def _lineage_bar(matches: list[dict], duration: float, colour: dict) -> str:
         left = 100.0 * m["clip_start_s"] / duration
         width = max(0.5, 100.0 * (m["clip_end_s"] - m["clip_start_s"]) / duration)
         src_end = m["source_start_s"] + m["clip_end_s"] - m["clip_start_s"]
-        title = (
-            f"{m['track']} {_clock(m['source_start_s'])}-{_clock(src_end)} "
-            f"(clip {_clock(m['clip_start_s'])}-{_clock(m['clip_end_s'])}, similarity {m['similarity']:.2f})"
-        )
+        source, clip = (f"{clock(a, decimals=1)}-{clock(b, decimals=1)}" for a, b in
+                        ((m["source_start_s"], src_end), (m["clip_start_s"], m["clip_end_s"])))
+        title = f"{m['track']} {source} (clip {clip}, similarity {m['similarity']:.2f})"
         parts.append(
             f'<span style="left:{left:.2f}%;width:{width:.2f}%;background:{colour.get(m["track"], "#888")}" '
             f'title="{html.escape(title)}"></span>'
@@ -142,11 +142,6 @@ def _temperature_svg(temp: dict, duration: float, *, w: int = 240, h: int = 60) 
         f'<svg class="temp" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><title>temperature {spec}</title>'
         f'<polyline fill="none" stroke="#d62728" stroke-width="2" points="{pts}"/></svg>'
     )
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, float(seconds)), 60)
-    return f"{int(m)}:{s:04.1f}"
 
 
 _PAGE = """<!doctype html>

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from inspire.audio import spectral
 from inspire.errors import UserInputError
 
 # What each feature means; the report and the CSV header use these words.
@@ -110,8 +111,7 @@ class ClipScore:
     verdict: str  # "keep" | "discard"
     reasons: list[str]
     score: float  # 0..1, higher is better
-    bands_db: np.ndarray | None = None  # (frames, bands) log band energies, 16-ms hop
-    hop_s: float = 0.016
+    bands_db: np.ndarray | None = None  # (frames, bands) log band energies, one row per HOP_S
 
 
 # --- the shared analysis -------------------------------------------------------------------
@@ -123,18 +123,12 @@ N_BANDS = 40
 
 def stft_power(x: np.ndarray, sample_rate: int, *, hop_s: float = HOP_S) -> tuple[np.ndarray, int]:
     """Power spectrogram (frames, bins) with a Hann window of ~64 ms, frames centred on
-    multiples of the hop; returns it and the hop in samples."""
+    multiples of the hop, scaled so a full-scale sine peaks near 1 (0 dB); returns it and the
+    hop in samples."""
     hop = max(1, round(hop_s * sample_rate))
     n_fft = 1 << max(6, math.ceil(math.log2(0.064 * sample_rate)))
-    pad = n_fft // 2
-    xp = np.pad(np.asarray(x, dtype=np.float32), (pad, pad))
-    if xp.size < n_fft:
-        xp = np.pad(xp, (0, n_fft - xp.size))
-    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop]
-    window = np.hanning(n_fft).astype(np.float32)
-    spec = np.fft.rfft(frames * window, axis=1)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    power /= float(np.sum(window**2)) * n_fft / 2  # a full-scale sine peaks near 1 (0 dB)
+    power = spectral.power(spectral.stft(x, n_fft=n_fft, hop=hop))
+    power /= float(np.sum(np.hanning(n_fft).astype(np.float32) ** 2)) * n_fft / 2
     return power, hop
 
 
@@ -168,7 +162,7 @@ def analyze(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresho
     """Compute every feature of mono float audio `x` and judge it."""
     feats, bands = compute_features(x, sample_rate, thresholds=thresholds)
     verdict, reasons, score = judge(feats, thresholds)
-    return ClipScore(feats, verdict, reasons, score, bands, HOP_S)
+    return ClipScore(feats, verdict, reasons, score, bands)
 
 
 def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresholds()) -> tuple[dict, np.ndarray]:
