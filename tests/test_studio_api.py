@@ -23,11 +23,10 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 and says so; h
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
-from studio_data import make_clips, make_run, tone  # noqa: E402
-
 from inspire import clips  # noqa: E402
 from inspire.studio import openapi, peaks, runs  # noqa: E402
 from inspire.studio.server import create_app  # noqa: E402
+from studio_data import make_clips, make_run, tone  # noqa: E402
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -219,6 +218,15 @@ def test_loopback_refuses_other_host_names(client):
     assert client.get("/api/clips", headers={"Host": "evil.example:8737"}).status_code == 403
     for host in ("localhost:8737", "127.0.0.1:8737", "[::1]:8737"):
         assert client.get("/api/folders", headers={"Host": host}).status_code == 200, host
+
+
+def test_loopback_and_urls():
+    from inspire.studio.server import is_loopback, url_for
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.5", "evil.example", "127.0.0.1.evil.example"))
+    assert url_for("::1", 8737, "abc") == "http://[::1]:8737/?token=abc"
+    assert url_for("127.0.0.1", 1, "t") == "http://127.0.0.1:1/?token=t"
 
 
 def test_only_files_inside_the_opened_folders_are_served(client, run, tmp_path):
@@ -470,11 +478,15 @@ def test_every_static_file_is_package_data():
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["inspire.studio"]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = setuptools["package-data"]["inspire.studio"]
     studio = root / "src" / "inspire" / "studio"
     files = [p.relative_to(studio).as_posix() for p in (studio / "static").rglob("*") if p.is_file()]
     assert files and {"static/index.html", "static/vendor/wavesurfer/LICENSE"} <= set(files)
-    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)]
+    def packaged(f):
+        return any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)
+
+    missing = [f for f in files if not packaged(f)]
     assert missing == [], "add these to [tool.setuptools.package-data] in pyproject.toml"
 
 

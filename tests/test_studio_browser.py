@@ -31,7 +31,8 @@ WAIT_S = 15
 
 
 def _find_browser() -> tuple[str, str] | None:
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    names = ("chromium", "chromium-browser", "google-chrome")
+    browser = next((shutil.which(n) for n in names if shutil.which(n)), None)
     driver = shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
 
@@ -198,7 +199,8 @@ def test_play_advances_the_audio_and_lineage_plays_the_source_after(driver, stud
     chip = d.find_element(By.CSS_SELECTOR, f'.clip[data-id="{with_lineage}"] .lineage-chip')
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", chip)
     chip.click()
-    source = f"const a = document.querySelector('.clip[data-id=\"{with_lineage}\"] > audio'); return a ? a.currentTime : 0"
+    source = (f"const a = document.querySelector('.clip[data-id=\"{with_lineage}\"] > audio');"
+              "return a ? a.currentTime : 0")
     _wait(d, lambda: d.execute_script(source) > 0.1, "the source passage did not play after the clip's moment")
     clip_time = d.execute_script(f"return document.querySelector('.clip[data-id=\"{with_lineage}\"] .media audio')"
                                  ".currentTime")

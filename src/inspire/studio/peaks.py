@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inspire.audio.io import read_audio
 from inspire.errors import DiskFullError
 from inspire.files import write_text
 
@@ -44,8 +45,6 @@ def compute(path: str | os.PathLike) -> dict:
     below the loudest cell or quieter, 255 = the loudest cell. Bands are log-spaced in frequency.
     Raises AudioReadError for a file that cannot be read.
     """
-    from inspire.audio.io import read_audio
-
     x, info = read_audio(path)
     sr = info.sample_rate
     return {

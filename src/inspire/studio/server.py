@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import ipaddress
 import json
 import math
 import os
@@ -39,17 +40,24 @@ import socket
 import sys
 import threading
 import time
+import webbrowser
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
+import soundfile as sf
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from inspire import clips
+from inspire.audio.dataset import load_prepared
+from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError, UserInputError
 from inspire.studio import openapi, runs
 from inspire.studio.folders import ClipsFolder, Roots
@@ -82,9 +90,8 @@ class Studio:
 
     roots: Roots
     token: str
-    loopback: bool
     cache: Cache
-    _prepared: dict = field(default_factory=dict)  # run path -> PreparedData (lineage excerpts)
+    _prepared: dict = field(default_factory=dict)  # (run, manifest mtime) -> PreparedData (lineage excerpts)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- clips -----------------------------------------------------------------------------
@@ -98,8 +105,6 @@ class Studio:
         return [folder]
 
     def list_clips(self, key: str | None) -> list[dict]:
-        from inspire import clips
-
         self.roots.refresh()
         out = []
         for folder in self.folders(key):
@@ -115,8 +120,6 @@ class Studio:
         """The folder's audio that `clips.scan` does not list: clips being generated (a partial
         file, or audio whose sidecar is not written yet), audio whose sidecar cannot be read,
         and audio with no sidecar at all (not made by inspire: shown, and markable)."""
-        from inspire import clips
-
         out = []
         try:
             names = set(os.listdir(folder.path))
@@ -163,8 +166,6 @@ class Studio:
         return "generating" if fresh else "ready"
 
     def entry(self, folder: ClipsFolder, record) -> dict:
-        from inspire import clips
-
         rec = clips.to_dict(record)
         audio = folder.path / record.file
         url = self.roots.url_of(audio)
@@ -210,8 +211,6 @@ class Studio:
         return hits[0]
 
     def read_clip(self, clip_id: str, key: str | None) -> dict:
-        from inspire import clips
-
         folder, path = self.find(clip_id, key)
         try:
             record = clips.read(path) if path.suffix == ".json" else clips.bare(path)
@@ -224,8 +223,6 @@ class Studio:
     def set_marks(self, clip_id: str, key: str | None, body) -> dict:
         """Store a person's marks in the clip's sidecar (made from the audio when it has none),
         under the clip record's lock."""
-        from inspire import clips
-
         folder, path = self.find(clip_id, key)
 
         def apply(record):
@@ -243,8 +240,6 @@ class Studio:
     def lineage_audio(self, clip_id: str, key: str | None, n: int) -> bytes:
         """The source passage of lineage match `n` as WAV bytes, cut from the run's prepared data
         (what the model heard), as long as the clip's matching stretch."""
-        from inspire import clips
-
         folder, side = self.find(clip_id, key)
         try:
             record = clips.read(side)
@@ -263,31 +258,36 @@ class Studio:
         if track is None:
             raise ApiError(404, f"{run}: no prepared track named {match.get('track')!r}")
         sr = int(prep.settings.sample_rate)
-        length = max(0.0, float(match["clip_end_s"]) - float(match["clip_start_s"]))
-        start = max(0, int(round(float(match["source_start_s"]) * sr)))
+        try:
+            length = max(0.0, float(match["clip_end_s"]) - float(match["clip_start_s"]))
+            start = max(0, int(round(float(match["source_start_s"]) * sr)))
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(422, f"clip {clip_id}: lineage match {n} is malformed ({match!r})") from None
         end = min(track.samples, start + int(round(length * sr)))
-        from inspire.audio.quantize import dequantize
-
-        classes = prep.array(track)[start:end]
+        try:
+            classes = prep.array(track)[start:end]
+        except InspireError as exc:
+            raise ApiError(404, str(exc)) from None
         audio = dequantize(classes, kind=prep.settings.quantization, levels=prep.settings.levels)
-        import soundfile as sf
-
         buf = io.BytesIO()
         sf.write(buf, audio, sr, format="WAV", subtype="PCM_16")
         return buf.getvalue()
 
     def _prepared_data(self, run: Path):
-        from inspire.audio.dataset import load_prepared
-
+        """The run's prepared data, read again when its manifest changes (more tracks prepared)."""
+        try:
+            key = (run, (run / "data" / "manifest.json").stat().st_mtime_ns)
+        except OSError:
+            key = (run, None)
         with self._lock:
-            prep = self._prepared.get(run)
+            prep = self._prepared.get(key)
         if prep is None:
             try:
                 prep = load_prepared(run)
             except InspireError as exc:
                 raise ApiError(404, str(exc)) from None
             with self._lock:
-                self._prepared[run] = prep
+                self._prepared = {key: prep}
         return prep
 
     # ---- runs ------------------------------------------------------------------------------
@@ -526,7 +526,7 @@ class _Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.loopback and _hostname(headers.get("host", "")) not in LOOPBACK_HOSTS:
+        if self.loopback and not is_loopback(_hostname(headers.get("host", ""))):
             return await _error(403, "the studio answers only to localhost (Host header refused)")(scope, receive, send)
         auth = headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
@@ -598,8 +598,7 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
     roots = Roots(list(paths))
     if cache_folder is True:
         cache_folder = default_cache_folder()
-    studio = Studio(roots=roots, token=token or secrets.token_urlsafe(24), loopback=loopback,
-                    cache=Cache(cache_folder or None))
+    studio = Studio(roots=roots, token=token or secrets.token_urlsafe(24), cache=Cache(cache_folder or None))
     routes = [
         Route("/", page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -616,8 +615,6 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
         Route("/api/runs/{key}/metrics", api_run_metrics),
         Route("/api/runs/{key}/checkpoint", api_run_checkpoint, methods=["PUT"]),
     ]
-    from starlette.exceptions import HTTPException
-
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _not_found})
     app.state.studio = studio
     app.add_middleware(_Guard, token=studio.token, loopback=loopback)
@@ -628,11 +625,11 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
 
 
 def is_loopback(host: str) -> bool:
+    """localhost or a loopback address (127.0.0.0/8, ::1); a name that could resolve anywhere
+    else (DNS rebinding) is not."""
     if host in LOOPBACK_HOSTS:
         return True
     try:
-        import ipaddress
-
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
@@ -665,8 +662,6 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(paths: list[str | os.PathLike], *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           open_browser: bool = True, log_level: str = "warning") -> int:
     """Run the studio until interrupted: the URL is the first line on stdout."""
-    import uvicorn
-
     loopback = is_loopback(host)
     app = create_app(paths, loopback=loopback)
     sock = bind(host, port)
@@ -680,8 +675,6 @@ def serve(paths: list[str | os.PathLike], *, host: str = "127.0.0.1", port: int 
         print("studio: listening beyond this machine; every request needs the token in the URL above",
               file=sys.stderr, flush=True)
     if open_browser:
-        import webbrowser
-
         threading.Timer(0.5, lambda: webbrowser.open(url)).start()
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
