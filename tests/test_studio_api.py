@@ -152,6 +152,26 @@ def test_marks_survive_curate_run_again(client, run):
     assert listed["record"]["marks"]["regions"] == [[0.5, 1.5]]
 
 
+def test_marks_from_the_studio_steer_compose_auto(client, run):
+    from inspire.compose import arrange
+    from inspire.curate import curate
+
+    folder = run / "clips" / "job"
+    quiet = _clips(client)[-1]["id"]
+    sf.write(str(folder / f"{quiet}.wav"), np.zeros(3 * 16000, np.float32), 16000)  # curate discards silence
+    curation = curate.curate_folder(folder, run_dir=run)
+    kept = [c["id"] for c in curation["clips"] if c["verdict"] == "keep"]
+    dropped = [c["id"] for c in curation["clips"] if c["verdict"] == "discard"]
+    assert kept and dropped == [quiet]
+    put = lambda cid, **m: client.put(f"/api/clips/{cid}/marks", json=_marks(m), headers=AUTH)  # noqa: E731
+    assert put(kept[0], verdict="discard").status_code == 200
+    assert put(dropped[0], verdict="keep", star=True, regions=[[0.5, 2.0]]).status_code == 200
+    chosen, skipped, _ = arrange.rank_clips(folder)
+    ids = [c.id for c in chosen]
+    assert kept[0] not in ids and f"{kept[0]}.wav: marked discard" in skipped
+    assert ids[0] == dropped[0] and chosen[0].star and chosen[0].regions == ((0.5, 2.0),)
+
+
 def _hammer_curation(side: str, n: int) -> None:
     from dataclasses import replace
 
