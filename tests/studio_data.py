@@ -20,13 +20,15 @@ def tone(seconds: float, seed: int, *, sr: int = SR) -> np.ndarray:
     """A few decaying notes: distinct per seed, cheap to make."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sr))
-    t = np.arange(n) / sr
     out = np.zeros(n, np.float32)
+    ring = np.arange(int(2.5 * sr)) / sr  # a note rings 2.5 s (down to -65 dB)
+    note = np.exp(-3.0 * ring)
     pos = 0.0
     while pos < seconds:
         f = 110 * 2 ** (rng.integers(0, 24) / 12)
-        env = np.exp(-3.0 * np.clip(t - pos, 0, None)) * (t >= pos)
-        out += (0.3 * np.sin(2 * np.pi * f * t) * env).astype(np.float32)
+        start = int(pos * sr)
+        m = min(ring.size, n - start)
+        out[start : start + m] += (0.3 * np.sin(2 * np.pi * f * (ring[:m] + pos)) * note[:m]).astype(np.float32)
         pos += rng.uniform(0.2, 0.7)
     return (0.8 * out / max(1e-6, np.abs(out).max())).astype(np.float32)
 
@@ -86,7 +88,7 @@ def make_clips(folder: Path, n: int, *, seconds: float = 3.0, seed: int = 0, run
         matches = []
         if curated and i % 3 == 0:
             start = round(float(rng.uniform(0, seconds / 2)), 3)
-            end = round(min(seconds, start + float(rng.uniform(0.5, seconds / 2))), 3)
+            end = round(min(seconds, start + float(rng.uniform(0.5, min(seconds, track_seconds) / 2))), 3)
             matches.append({"clip_start_s": start, "clip_end_s": end, "track": f"track{i % tracks}",
                             "source_start_s": round(float(rng.uniform(0, track_seconds - (end - start))), 3),
                             "similarity": round(float(rng.uniform(0.4, 0.9)), 3)})
