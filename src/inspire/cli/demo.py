@@ -143,4 +143,5 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
           f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
     print(f"  parts          {len(piece.get('parts', []))}")
+    print(f"Audition, triage and mark the clips by ear in the studio: inspire studio {run}")
     return 0
