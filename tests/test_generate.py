@@ -411,3 +411,37 @@ def test_int8_is_opt_in_and_keeps_the_distribution_close():
     assert ref.exp().max(-1).values.mean() > 0.2  # the test is not on near-uniform distributions
     assert kl.mean() < 2e-3 and tv.max() < 0.05, (kl.mean().item(), tv.max().item())
     assert not sample.FastStepper(m).int8
+
+
+def test_out_of_device_memory_halves_the_batch_and_goes_on(run, tmp_path, monkeypatch, capsys):
+    """A batch that runs out of (GPU) memory is split in two and retried: the same clips result."""
+    want = generate.run_job(run, n=4, seconds=0.02, temperatures=["0.9:1.1"], seed=3, out=tmp_path / "want",
+                            batch_size=4)
+    real, sizes = generate._generate_batch, []
+
+    def tight(ctx, batch, *args, **kw):
+        sizes.append(len(batch))
+        if len(batch) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(ctx, batch, *args, **kw)
+
+    monkeypatch.setattr(generate, "_generate_batch", tight)
+    got = generate.run_job(run, n=4, seconds=0.02, temperatures=["0.9:1.1"], seed=3, out=tmp_path / "got", batch_size=4)
+    assert sizes == [4, 2, 1, 1, 2, 1, 1]
+    assert "out of CPU memory at batch size 4; going on with 2" in capsys.readouterr().err
+    names = sorted(p.name for p in want.glob("*.wav"))
+    assert names == sorted(p.name for p in got.glob("*.wav")) and len(names) == 4
+    for name in names:
+        assert np.array_equal(_wav(want / name), _wav(got / name))
+
+
+def test_out_of_memory_on_one_stream_is_one_line(run, tmp_path, monkeypatch, capsys):
+    def never(*args, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    from inspire.cli import main
+
+    monkeypatch.setattr(generate, "_generate_batch", never)
+    assert main(["generate", str(run), "-n", "1", "--seconds", "0.02", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("inspire generate: error: out of CPU memory generating even one stream")

@@ -509,11 +509,16 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
     have = len(plans) - len(pending)  # clips in the folder, shown beside the bar of audio seconds
     bar = _progress(len(pending) * seconds, enabled=progress)
     try:
-        for b in range(n_batches):
+        queue = [pending[b * size : (b + 1) * size] for b in range(n_batches)]
+        while queue:
             if bar is not None:
                 bar.set_postfix_str(f"clips {have}/{len(plans)}", refresh=False)
-            batch = pending[b * size : (b + 1) * size]
-            _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
+            batch = queue.pop(0)
+            try:
+                _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
+            except torch.OutOfMemoryError:
+                queue[:0] = _halve_after_oom(ctx, batch)  # each clip has its own random stream: same clips
+                continue
             clips.rebuild_manifest(out, header)
             have += len(batch)
         if bar is not None:
@@ -527,6 +532,20 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         done = len(plans) - len(pending)
         print(f"generate: {len(plans)} clip(s) in {out} ({done} already there)", file=sys.stderr)
     return out
+
+
+def _halve_after_oom(ctx: _Context, batch: list[ClipPlan]) -> list[list[ClipPlan]]:
+    """The batch that ran out of device memory, as two halves to run instead (its partial files
+    were already removed). A clip's samples do not depend on its batch, so nothing changes."""
+    if len(batch) == 1:
+        raise InspireError(f"out of {ctx.device.type.upper()} memory generating even one stream; "
+                           "use a smaller model or another device (--device cpu)")
+    half = len(batch) // 2
+    if ctx.device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"generate: out of {ctx.device.type.upper()} memory at batch size {len(batch)}; going on with "
+          f"{half} (--batch-size {half} avoids the retry)", file=sys.stderr)
+    return [batch[:half], batch[half:]]
 
 
 def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
