@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from inspire.errors import UserInputError
-from inspire.files import read_json, write_json
+from inspire.files import AUDIO_EXTENSIONS, read_json, write_json
 
 FORMAT_VERSION = 2  # the sidecar format; 1 = release 0.1 (no marks)
 MANIFEST_VERSION = 1  # the folder manifest's format (unchanged since release 0.1)
@@ -503,7 +503,6 @@ def _audio_beside(side: Path) -> Path | None:
     """The audio file a sidecar belongs to when it does not say: same stem, an audio suffix."""
     # The one list of audio suffixes lives with the audio wing; this runs only for sidecars made
     # by hand (inspire writes "file" into every sidecar), so the import stays off the common path.
-    from inspire.audio.io import AUDIO_EXTENSIONS
 
     found = sorted(p for p in side.parent.glob(f"{_glob_escape(side.stem)}.*")
                    if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())

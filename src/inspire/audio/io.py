@@ -18,13 +18,10 @@ import numpy as np
 import soundfile as sf
 
 from inspire.errors import AudioReadError, UserInputError
-from inspire.files import atomic_path
+from inspire.files import AUDIO_EXTENSIONS, atomic_path
 
 # Extensions libsndfile can read; used to pick files out of folders. A file with another
 # extension given explicitly is still tried.
-AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .voc .sd2".split()
-)
 BLOCK_FRAMES = 1 << 16  # source frames per block when streaming (1.5 s at 44.1 kHz)
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.audio.io import AUDIO_EXTENSIONS, probe, read_audio
+from inspire.audio.io import probe, read_audio
 from inspire.compose.arrangement import Arrangement
 from inspire.errors import UserInputError
+from inspire.files import AUDIO_EXTENSIONS
 
 EDGE_FADE_S = 0.004  # every butt join and the piece's ends fade at least this long
 LIMITER_MARGIN_DB = 0.2  # the limiter aims this far under the ceiling
