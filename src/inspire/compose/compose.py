@@ -72,7 +72,7 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
     curations: dict[Path, dict | None] = {}
     labels, parts = [], []
     stem_ext = out.suffix.lower() if out.suffix.lower() in (".wav", ".flac", ".aiff", ".aif") else ".wav"
-    for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths)):
+    for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths, strict=True)):
         cid = path.stem
         label = f"{i + 1}: {cid} [{part.in_s:.3f}-{(part.out_s if part.out_s is not None else part.in_s + n / sr):.3f}]"
         labels.append(f"{start / sr:.6f}\t{(start + n) / sr:.6f}\t{label}")
@@ -200,7 +200,8 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
     out = Path(out)
     stems = Path(stems_dir) if stems_dir is not None else None
     _check_out(out, force=force, stems_dir=stems)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not (math.isfinite(minutes) and minutes > 0):
+    if (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+            or not (math.isfinite(minutes) and minutes > 0)):
         raise UserInputError(f"--minutes must be a positive number, got {minutes!r}")
     _say(f"arranging {float(minutes):g} min from {clips_dir}")
     pl = plan(clips_dir, seconds=float(minutes) * 60.0, seed=seed)
@@ -216,14 +217,16 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
         notes.append(f"rank {p.clip.rank}, score {p.clip.score:g}")
     arr = Arrangement(parts=tuple(parts), sample_rate=pl.sample_rate, clips_dir=clips_rel,
                       fade_in_s=round(min(0.5, 0.25 * (parts[0].out_s - parts[0].in_s - parts[0].crossfade_s)), 3),
-                      fade_out_s=round(min(3.0, 0.4 * (parts[-1].out_s - parts[-1].in_s - (parts[-2].crossfade_s if len(parts) > 1 else 0))), 3),
+                      fade_out_s=round(min(3.0, 0.4 * (parts[-1].out_s - parts[-1].in_s
+                                                       - (parts[-2].crossfade_s if len(parts) > 1 else 0))), 3),
                       base_dir=str(out.parent), source=str(toml_path))
     arr = _overridden(arr, noise_reduction, lufs, true_peak)
     r = render(arr, with_stems=stems is not None)
     r.warnings[:0] = list(pl.warnings)
     for w in r.warnings[len(pl.warnings):]:
         _say(f"warning: {w}")
-    header = (f"inspire arrangement, made by `inspire compose --auto {clips_dir} --minutes {float(minutes):g} --seed {seed}`.\n"
+    header = (f"inspire arrangement, made by "
+              f"`inspire compose --auto {clips_dir} --minutes {float(minutes):g} --seed {seed}`.\n"
               f"Edit it and render again: inspire compose {toml_path.name} --out {out.name} --force\n"
               "Fields: clip (id in clips_dir, or a path), in_s/out_s (seconds in the clip), gain_db,\n"
               "crossfade_s (equal-power overlap into the next part). Paths are relative to this file.")

@@ -62,12 +62,14 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
         if p not in audio:
             audio[p] = read_audio(p, sample_rate=sr)[0]
     spans = []
-    for i, (part, p) in enumerate(zip(arr.parts, paths)):
+    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
         native = probe(p).seconds
         if part.in_s >= native:
-            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end ({native:.3f} s)")
+            raise UserInputError(
+                f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end ({native:.3f} s)")
         if part.out_s is not None and part.out_s > native + 1e-3:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end ({native:.3f} s)")
+            raise UserInputError(
+                f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end ({native:.3f} s)")
         i0 = int(round(part.in_s * sr))
         i1 = min(len(audio[p]), int(round((part.out_s if part.out_s is not None else native) * sr)))
         if i1 - i0 < 1:
@@ -87,9 +89,11 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     fade_in = max(int(round(arr.fade_in_s * sr)), min(edge, lengths[0] // 4))
     fade_out = max(int(round(arr.fade_out_s * sr)), min(edge, lengths[-1] // 4))
     if fade_in > lengths[0] - xf[0]:
-        raise UserInputError(f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
+        raise UserInputError(
+            f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
     if fade_out > lengths[-1] - (xf[-2] if len(xf) > 1 else 0) - (fade_in if len(lengths) == 1 else 0):
-        raise UserInputError(f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
+        raise UserInputError(
+            f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
 
     starts = [0]
     for i in range(1, len(lengths)):
@@ -117,22 +121,24 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     def segments(denoise: bool) -> list[np.ndarray]:
         src = {p: reduce_noise(x, sr) for p, x in audio.items()} if denoise else audio
         return [src[p][a:b].astype(np.float64) * (10.0 ** (part.gain_db / 20.0)) * env
-                for p, (a, b), part, env in zip(paths, spans, arr.parts, envs)]
+                for p, (a, b), part, env in zip(paths, spans, arr.parts, envs, strict=True)]
 
     segs = segments(arr.noise_reduction == "parts")
     mix = np.zeros(total, dtype=np.float64)
-    for s, seg in zip(starts, segs):
+    for s, seg in zip(starts, segs, strict=True):
         mix[s: s + len(seg)] += seg
     if arr.noise_reduction == "mix":
         body = mix[fade_in: total - fade_out] if total - fade_out - fade_in > sr else mix
         mix = reduce_noise(mix, sr, profile_from=body).astype(np.float64)
     warnings: list[str] = []
-    finished, gain, limiter, loud = normalize_loudness(mix, sr, lufs=arr.lufs, true_peak=arr.true_peak, warnings=warnings)
+    finished, gain, limiter, loud = normalize_loudness(mix, sr, lufs=arr.lufs, true_peak=arr.true_peak,
+                                                       warnings=warnings)
     stems = None
     if with_stems:
         if arr.noise_reduction == "mix":
             segs = segments(True)  # the mix's gate cannot be split; each stem is gated on its own
-        stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32) for s, seg in zip(starts, segs)]
+        stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32)
+                 for s, seg in zip(starts, segs, strict=True)]
     return Rendered(finished.astype(np.float32), sr, starts, lengths, paths, loud, warnings, stems)
 
 
@@ -145,8 +151,8 @@ def _resolve_clip(arr: Arrangement, i: int) -> Path:
             raise UserInputError(f"{arr.where(i, 'clip')}: no such clip file {p}")
         return p
     folder = Path(os.path.normpath(base / arr.clips_dir)) if arr.clips_dir else base
-    found = sorted(f for f in folder.glob(f"{glob_escape(clip)}.*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS) \
-        if folder.is_dir() else []
+    found = sorted(f for f in folder.glob(f"{glob_escape(clip)}.*")
+                   if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
     if not found:
         raise UserInputError(f"{arr.where(i, 'clip')}: no clip {clip!r} in {folder}")
     if len(found) > 1:
