@@ -406,3 +406,59 @@ def test_cli_round_trip(tmp_path, capsys):
     assert main(["compose", "--out", str(tmp_path / "x.wav")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "exactly one" in err[0]
+
+
+def _compose_cli(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    """`inspire compose ARGS` in a subprocess (the cases below once ended in a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "inspire", "compose", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+def test_never_writes_over_its_own_sources_even_with_force(tmp_path):
+    _write_clips(tmp_path / "clips", n=2)
+    (tmp_path / "clips" / "clip-00.json").write_text('{"id": "clip-00", "seed": 5}')
+    _arrangement(tmp_path / "p.toml", [dict(clip="clip-00", crossfade_s=0.2), dict(clip="clip-01")], clips_dir="clips")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "clips").iterdir()}
+    cases = [
+        (["p.toml", "--out", "clips/clip-01.wav", "--force"], "clips/clip-01.wav, the clip of part 2"),
+        (["p.toml", "--out", "clips/clip-00.flac", "--force"], "clips/clip-00.json, the sidecar of clip-00.wav"),
+        (["p.toml", "--out", "clips/clip-01.flac", "--force"], "clips/clip-01.json, the sidecar of clip-01.wav"),
+        (["--auto", "clips", "--minutes", "0.1", "--out", "clips/clip-00.wav", "--force"], "the clip of part"),
+    ]
+    for args, needle in cases:
+        rc, err = _compose_cli(*args, cwd=tmp_path)
+        assert rc == 2 and err[-1].startswith("inspire compose: error:") and needle in err[-1], (args, err)
+        assert "--force" in err[-1] and not any("Traceback" in line for line in err), err
+    # A stem named like a clip in its own folder is refused too (the check is on the files, not the names).
+    write_audio(tmp_path / "clips" / "01-clip-00.wav", _tone(2.0, 220), SR)
+    before["01-clip-00.wav"] = (tmp_path / "clips" / "01-clip-00.wav").read_bytes()
+    arr = _arrangement(tmp_path / "q.toml", [dict(clip="clips/clip-00.wav"), dict(clip="clips/01-clip-00.wav")])
+    with pytest.raises(UserInputError, match="--stems .*01-clip-00.wav, the clip of part 2"):
+        compose.render_arrangement(arr, out=tmp_path / "q.wav", stems_dir=tmp_path / "clips", force=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "clips").iterdir()} == before
+    assert not (tmp_path / "q.wav").exists()
+
+
+def test_out_and_stems_under_a_file_and_a_non_utf8_arrangement_are_one_line(tmp_path):
+    _write_clips(tmp_path / "clips", n=2)
+    _arrangement(tmp_path / "p.toml", [dict(clip="clip-00")], clips_dir="clips")
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "bad.toml").write_bytes(b'clips_dir = "clips"\n# caf\xe9\n[[part]]\nclip = "clip-00"\n')
+    cases = [
+        (["bad.toml", "--out", "x.wav"], "bad.toml: not UTF-8 text (byte 0xe9"),
+        (["p.toml", "--out", "afile/x.wav"], "--out afile/x.wav: afile is a file, not a folder"),
+        (["p.toml", "--out", "y.wav", "--stems", "afile"], "--stems afile: is a file, not a folder"),
+        (["p.toml", "--out", "y.wav", "--stems", "afile/stems"], "--stems afile/stems: afile is a file"),
+        (["--auto", "clips", "--out", "y.wav", "--stems", "afile"], "--stems afile: is a file, not a folder"),
+    ]
+    for args, needle in cases:
+        rc, err = _compose_cli(*args, cwd=tmp_path)
+        assert rc == 2 and len(err) == 1 and needle in err[0] and err[0].startswith("inspire compose: error:"), err
+    # Stems are checked before rendering: no mix was written.
+    assert not (tmp_path / "y.wav").exists() and (tmp_path / "afile").read_text() == "mine"

@@ -55,7 +55,7 @@ def _ramp(n: int) -> np.ndarray:
 
 def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     """Render an arrangement to a finished, loudness-normalised mono piece (in memory)."""
-    paths = [_resolve_clip(arr, i) for i in range(len(arr.parts))]
+    paths = clip_paths(arr)
     sr = arr.sample_rate or probe(paths[0]).sample_rate
     audio: dict[Path, np.ndarray] = {}
     for p in paths:
@@ -134,6 +134,11 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
             segs = segments(True)  # the mix's gate cannot be split; each stem is gated on its own
         stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32) for s, seg in zip(starts, segs)]
     return Rendered(finished.astype(np.float32), sr, starts, lengths, paths, loud, warnings, stems)
+
+
+def clip_paths(arr: Arrangement) -> list[Path]:
+    """Each part's clip file (UserInputError naming the part when one is missing or ambiguous)."""
+    return [_resolve_clip(arr, i) for i in range(len(arr.parts))]
 
 
 def _resolve_clip(arr: Arrangement, i: int) -> Path:
