@@ -462,3 +462,34 @@ def test_out_and_stems_under_a_file_and_a_non_utf8_arrangement_are_one_line(tmp_
         assert rc == 2 and len(err) == 1 and needle in err[0] and err[0].startswith("inspire compose: error:"), err
     # Stems are checked before rendering: no mix was written.
     assert not (tmp_path / "y.wav").exists() and (tmp_path / "afile").read_text() == "mine"
+
+
+def test_streamed_analysis_and_spans_agree_with_the_whole_clip(tmp_path):
+    from inspire.audio.io import read_audio, read_span, resample
+    from inspire.compose import arrange
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([_tone(1.3, f, amp=a) for f, a in zip(rng.uniform(150, 900, 12), rng.uniform(0.02, 0.4, 12),
+                                                             strict=True)])
+    x = (x + 0.003 * rng.standard_normal(len(x))).astype(np.float32)
+    write_audio(tmp_path / "c.wav", x, SR, subtype="FLOAT")
+    write_audio(tmp_path / "c22.wav", resample(x, SR, 22050), 22050, subtype="FLOAT")
+    whole = arrange.analyse_blocks([x], SR)
+    for block in (1000, 7777, len(x)):  # any block size gives the same levels and flux
+        parts = arrange.analyse_blocks([x[i: i + block] for i in range(0, len(x), block)], SR)
+        np.testing.assert_array_equal(parts.db, whole.db)
+        np.testing.assert_allclose(parts.flux, whole.flux, atol=1e-9)
+    streamed = arrange.analyse(tmp_path / "c.wav", sample_rate=SR)
+    np.testing.assert_array_equal(streamed.db, whole.db)
+    # A span read alone is the whole read's slice (resampled: within a hair of it).
+    np.testing.assert_array_equal(read_span(tmp_path / "c.wav", 5000, 20000), x[5000:20000])
+    assert len(read_span(tmp_path / "c.wav", len(x) - 10, len(x) + 99)) == 10
+    full, _ = read_audio(tmp_path / "c22.wav", sample_rate=SR)
+    span = read_span(tmp_path / "c22.wav", 40000, 60000, sample_rate=SR)
+    assert len(span) == 20000 and np.abs(span - full[40000:60000]).max() < 0.02
+    # The plan from the file (streamed, passages read alone) is the in-memory one.
+    clip = arrange.Clip("c", tmp_path / "c.wav", 1, 0.0, None)
+    mem = arrange.passages_of(clip, x, SR)
+    got = arrange._passages(clip, streamed, SR, lambda i, j: read_span(tmp_path / "c.wav", i, j))
+    assert [(p.in_s, p.out_s, p.level_db, p.brightness) for p in got] == \
+        [(p.in_s, p.out_s, p.level_db, p.brightness) for p in mem] and len(mem) >= 2
