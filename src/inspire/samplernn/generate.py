@@ -490,6 +490,10 @@ def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
              batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None) -> Path:
+    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
+    if seconds * ctx.sample_rate > wav_max:
+        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // ctx.sample_rate} s "
+                             f"at {ctx.sample_rate} Hz, 4 GB of 16-bit audio)")
     out.mkdir(parents=True, exist_ok=True)
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
