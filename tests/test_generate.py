@@ -445,3 +445,15 @@ def test_out_of_memory_on_one_stream_is_one_line(run, tmp_path, monkeypatch, cap
     assert main(["generate", str(run), "-n", "1", "--seconds", "0.02", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("inspire generate: error: out of CPU memory generating even one stream")
+
+
+def test_progress_into_a_log_is_plain_lines(run, tmp_path, capsys):
+    generate.run_job(run, n=2, seconds=0.25, temperatures=["1.0"], seed=1, out=tmp_path / "p", progress=True)
+    err = capsys.readouterr().err  # not a terminal: no bar frames, a last line instead
+    assert "\r" not in err and "generating: 0.5/0.5 s of audio (100%), done in" in err, err
+
+
+def test_a_clip_too_long_for_a_wav_is_refused_before_anything_is_written(run, tmp_path):
+    with pytest.raises(UserInputError, match=r"--seconds 1e\+09: too long for a WAV file \(at most 134217 s"):
+        generate.run_job(run, n=1, seconds=1e9, temperatures=["1.0"], out=tmp_path / "long")
+    assert not (tmp_path / "long").exists()

@@ -561,3 +561,12 @@ def test_training_at_a_given_thread_count_restores_the_callers(run, monkeypatch)
     before = torch.get_num_threads()
     assert _train(run, max_steps=3, previews=False, threads=1) == 0
     assert 1 in seen and set(seen) <= {1, before} and torch.get_num_threads() == before
+
+
+def test_progress_into_a_log_is_plain_lines(run, capsys):
+    capsys.readouterr()
+    assert train(run, preset="tiny", model_overrides=TINY, train_overrides=FAST, max_steps=5, log_every=1,
+                 previews=False, progress=True) == 0
+    err = capsys.readouterr().err  # not a terminal: no bar frames, a last line instead
+    assert "\r" not in err
+    assert any(line.startswith("training: 5/5 step (100%), done in") for line in err.splitlines()), err

@@ -165,6 +165,34 @@ def read_audio(path: str | os.PathLike, *, sample_rate: int | None = None) -> tu
     return np.ascontiguousarray(mono, dtype=np.float32), info
 
 
+def read_span(path: str | os.PathLike, start: int, stop: int, *, sample_rate: int | None = None) -> np.ndarray:
+    """Samples [start, stop) of a file as mono float32 at `sample_rate` (None: the file's), reading
+    only that stretch (and a short margin either side when resampling, so the filter settles; the
+    span then lands within a fraction of a sample of where `read_audio`'s would). (n,) float32,
+    shorter than asked at the file's end. AudioReadError names the file."""
+    info = probe(path)
+    sr = sample_rate or info.sample_rate
+    native = info.sample_rate
+    if native == sr:
+        s0, s1 = max(0, start), max(0, stop)
+    else:
+        margin = native // 16
+        s0 = max(0, int(start * native // sr) - margin)
+        s1 = max(s0, int(-(-stop * native // sr)) + margin)
+    try:
+        data, _ = sf.read(str(path), start=min(s0, info.frames), stop=min(s1, info.frames), dtype="float32",
+                          always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+        raise AudioReadError(f"{path}: cannot decode audio ({_short(exc)})") from exc
+    if not np.isfinite(data).all():
+        raise AudioReadError(f"{path}: NaN or infinite samples")
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if native != sr:
+        offset = int(round(s0 * sr / native))
+        mono = resample(mono, native, sr)[max(0, start) - offset: stop - offset]
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
 class AudioStream:
     """A file read block by block as mono float32 at `sample_rate`, in memory that does not grow
     with the file's length (a three-hour recording costs what a three-minute one does).

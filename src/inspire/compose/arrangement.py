@@ -90,6 +90,9 @@ def read_arrangement(path: str | os.PathLike) -> Arrangement:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read arrangement ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                             f"an arrangement is a TOML file saved as UTF-8") from exc
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from tqdm import tqdm
 
 from inspire import __version__, clips
 from inspire import schedule as temp
@@ -51,6 +50,7 @@ from inspire.audio.quantize import dequantize, silence_level
 from inspire.config import GENERATE
 from inspire.errors import CheckpointError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path
+from inspire.progress import Progress
 from inspire.samplernn import checkpoint as ckpt_mod
 from inspire.samplernn import sample
 from inspire.samplernn.device import pick_device
@@ -490,6 +490,10 @@ def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
              batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None) -> Path:
+    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
+    if seconds * ctx.sample_rate > wav_max:
+        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // ctx.sample_rate} s "
+                             f"at {ctx.sample_rate} Hz, 4 GB of 16-bit audio)")
     out.mkdir(parents=True, exist_ok=True)
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
@@ -512,7 +516,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         queue = [pending[b * size : (b + 1) * size] for b in range(n_batches)]
         while queue:
             if bar is not None:
-                bar.set_postfix_str(f"clips {have}/{len(plans)}", refresh=False)
+                bar.set_postfix(f"clips {have}/{len(plans)}")
             batch = queue.pop(0)
             try:
                 _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
@@ -522,7 +526,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
             clips.rebuild_manifest(out, header)
             have += len(batch)
         if bar is not None:
-            bar.set_postfix_str(f"clips {have}/{len(plans)}")
+            bar.set_postfix(f"clips {have}/{len(plans)}")
     finally:
         if bar is not None:
             bar.close()
@@ -574,15 +578,15 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     return before
 
 
-def _progress(audio_seconds: float, *, enabled: bool) -> tqdm | None:
+def _progress(audio_seconds: float, *, enabled: bool) -> Progress | None:
+    """A bar on a terminal, a line every few seconds in a log (inspire.progress)."""
     if not enabled:
         return None
-    return tqdm(total=round(audio_seconds, 3), unit="s", desc="generating", file=sys.stderr, dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+    return Progress(total=round(audio_seconds, 3), desc="generating", unit="s of audio")
 
 
 def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_samples: int, include_prime: bool,
-                    plot: bool, bar: tqdm | None) -> None:
+                    plot: bool, bar: Progress | None) -> None:
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
     engine = _engine_name(ctx, b)

@@ -56,6 +56,7 @@ from inspire.errors import (
 )
 from inspire.files import atomic_path, write_text
 from inspire.locks import job_lock
+from inspire.progress import Progress
 from inspire.samplernn import checkpoint
 from inspire.samplernn import threads as threads_mod
 from inspire.samplernn.checkpoint import RunSpec, TrainState
@@ -787,11 +788,8 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
         )
     metrics_f = open(s.run_dir / "metrics.jsonl", "a", encoding="utf-8") if dist.main else None  # closed below
     bar = None
-    if progress and dist.main:
-        from tqdm import tqdm
-
-        total = (s.max_steps - state.step) if s.max_steps else None
-        bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+    if progress and dist.main:  # a bar on a terminal, a line every few seconds in a log
+        bar = Progress(total=(s.max_steps - state.step) if s.max_steps else None, desc="training", unit="step")
     session_start, elapsed0 = time.monotonic(), state.elapsed_s
     x_chunk = lab_chunk = None
     log_nats, log_n, log_t, log_samples = 0.0, 0, time.monotonic(), 0
@@ -853,7 +851,7 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
                        "epoch": state.epoch}
                 log_nats, log_n, log_t, log_samples = 0.0, 0, now, 0
                 if bar is not None:
-                    bar.set_postfix_str(f"bits {bits:.3f}, {row['samples_per_s']:.0f} samples/s")
+                    bar.set_postfix(f"bits {bits:.3f}, {row['samples_per_s']:.0f} samples/s")
             val_bits = None
             if do_val:
                 if dist.main:
@@ -885,7 +883,7 @@ def _loop(s: _Session, model: SampleRNN, opt: torch.optim.Optimizer, state: Trai
                 return last_val, reason
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(done=reason is not None)
         if metrics_f is not None:
             metrics_f.close()
 
