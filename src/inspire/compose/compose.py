@@ -129,7 +129,6 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
     write_audio(out, r.mix, sr)
     curations: dict[Path, dict | None] = {}
     labels, parts = [], []
-    stem_ext = out.suffix.lower() if out.suffix.lower() in (".wav", ".flac", ".aiff", ".aif") else ".wav"
     for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths, strict=True)):
         cid = path.stem
         label = f"{i + 1}: {cid} [{part.in_s:.3f}-{(part.out_s if part.out_s is not None else part.in_s + n / sr):.3f}]"
