@@ -457,3 +457,48 @@ def test_a_clip_too_long_for_a_wav_is_refused_before_anything_is_written(run, tm
     with pytest.raises(UserInputError, match=r"--seconds 1e\+09: too long for a WAV file \(at most 134217 s"):
         generate.run_job(run, n=1, seconds=1e9, temperatures=["1.0"], out=tmp_path / "long")
     assert not (tmp_path / "long").exists()
+
+
+def test_a_corrupt_sidecar_is_set_aside_and_its_clip_made_again(run, tmp_path, capsys):
+    out = generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], seed=4, out=tmp_path / "c")
+    side = sorted(out.glob("0000-*.json"))[0]
+    wav = side.with_suffix(".wav")
+    before = _wav(wav)
+    side.write_text('{"format_version": 2, "id": "trunc')  # a truncated write
+    generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], seed=4, out=out)
+    err = capsys.readouterr().err
+    assert f"{side} is corrupt" in err and "making the clip again" in err
+    assert side.with_name(side.name + ".corrupt").is_file()
+    assert json.loads(side.read_text())["id"] == side.stem and np.array_equal(_wav(wav), before)
+
+
+def test_a_job_that_cannot_fit_on_the_disk_is_refused_before_planning(run, tmp_path):
+    from inspire.cli import main
+
+    assert main(["generate", str(run), "-n", "100000000000", "--seconds", "10", "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_same_job_twice_at_once_is_refused_naming_the_first(run, tmp_path):
+    from inspire.errors import BusyError
+    from inspire.locks import job_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with job_lock(out, "generated into", name="shard-0-of-1"):  # what a first `generate` holds
+        with pytest.raises(BusyError, match=r"being generated into by pid \d+"):
+            generate.run_job(run, n=1, seconds=0.02, out=out)
+        with job_lock(out, "generated into", name="shard-1-of-2"):  # another shard may share the folder
+            pass
+
+
+def test_clips_curated_away_are_not_made_again(run, tmp_path, capsys):
+    from inspire import clips
+
+    out = generate.run_job(run, n=3, seconds=0.02, temperatures=["1.0"], seed=6, out=tmp_path / "j")
+    first = sorted(out.glob("*.wav"))[0]
+    clips.move(first, tmp_path / "rejects")
+    generate.run_job(run, n=3, seconds=0.02, temperatures=["1.0"], seed=6, out=out)
+    assert "1 clip(s) of this job were curated away" in capsys.readouterr().err
+    assert not first.exists() and (tmp_path / "rejects" / first.name).is_file()
+    assert len(list(out.glob("*.wav"))) == 2

@@ -53,7 +53,8 @@ FORMAT_VERSION = 2  # the sidecar format; 1 = release 0.1 (no marks)
 MANIFEST_VERSION = 1  # the folder manifest's format (unchanged since release 0.1)
 MANIFEST = "manifest.json"
 LOCK_FILE = ".clips.lock"
-RESERVED = frozenset({MANIFEST, "curation.json"})  # JSON files of a clip folder that are never sidecars
+MOVED = "moved.json"  # clips a curation moved out of this folder: {id: where to}
+RESERVED = frozenset({MANIFEST, "curation.json", MOVED})  # JSON files of a clip folder that are never sidecars
 VERDICTS = ("keep", "discard")
 CLIP_KIND = "inspire-clip"  # a sidecar with another "kind" (e.g. a composed piece's) is not a clip's
 REGION_SLACK_S = 1e-3  # a region may end this far past the clip's last sample (rounding)
@@ -375,7 +376,19 @@ def move(audio: str | os.PathLike, dest: str | os.PathLike) -> Path:
         side = sidecar_path(audio)
         if side.name not in RESERVED and side.is_file():
             os.replace(side, dest / side.name)
+        gone = moved(audio.parent)
+        gone[audio.stem] = str(target.resolve())
+        write_json(audio.parent / MOVED, gone)  # so a generate job run again knows not to remake it
     return target
+
+
+def moved(folder: str | os.PathLike) -> dict[str, str]:
+    """{clip id: its audio's new path} for the clips moved out of FOLDER by `move`."""
+    try:
+        gone = read_json(Path(folder) / MOVED)
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in gone.items()} if isinstance(gone, dict) else {}
 
 
 # -------------------------------------------------------------------------------- manifest

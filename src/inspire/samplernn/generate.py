@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -50,6 +51,7 @@ from inspire.audio.quantize import dequantize, silence_level
 from inspire.config import GENERATE
 from inspire.errors import CheckpointError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path
+from inspire.locks import job_lock
 from inspire.progress import Progress
 from inspire.samplernn import checkpoint as ckpt_mod
 from inspire.samplernn import sample
@@ -373,6 +375,8 @@ def run_job(
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
+    _check_length(float(seconds), ctx.sample_rate)
+    _check_disk(Path(out), n=len(range(shard_i, n, shard_n)), seconds=float(seconds), sample_rate=ctx.sample_rate)
     plans = []
     for i in range(shard_i, n, shard_n):
         s = temp.for_clip(schedules, i)
@@ -383,7 +387,8 @@ def run_job(
                      stream_seed(seed, i), s, prime_req, st, guidance if st is not None else None)
         )
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
-                    batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
+                    batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads,
+                    lock=f"shard-{shard_i}-of-{shard_n}")
 
 
 def again(
@@ -489,15 +494,27 @@ def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
 
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
-             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None) -> Path:
-    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
-    if seconds * ctx.sample_rate > wav_max:
-        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // ctx.sample_rate} s "
-                             f"at {ctx.sample_rate} Hz, 4 GB of 16-bit audio)")
+             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None,
+             lock: str = "") -> Path:
+    _check_length(seconds, ctx.sample_rate)
     out.mkdir(parents=True, exist_ok=True)
+    with job_lock(out, "generated into", name=lock):
+        return _execute_locked(ctx, plans, out, job=job, seconds=seconds, include_prime=include_prime,
+                               batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
+
+
+def _execute_locked(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float,
+                    include_prime: bool, batch_size: int | None, progress: bool, plot: bool, force: bool,
+                    threads: int | None) -> Path:
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
     n_samples = max(1, round(seconds * ctx.sample_rate))
+    gone = {} if force else clips.moved(out)
+    if gone and any(p.id in gone for p in plans):
+        away = [p for p in plans if p.id in gone]
+        plans = [p for p in plans if p.id not in gone]
+        print(f"generate: {len(away)} clip(s) of this job were curated away (e.g. to {Path(gone[away[0].id]).parent}); "
+              "not making them again (--force does)", file=sys.stderr)
     pending = []
     for plan in plans:
         (out / f".{plan.id}.partial.wav").unlink(missing_ok=True)  # left by a killed run of ours
@@ -536,6 +553,26 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
         done = len(plans) - len(pending)
         print(f"generate: {len(plans)} clip(s) in {out} ({done} already there)", file=sys.stderr)
     return out
+
+
+def _check_length(seconds: float, sample_rate: int) -> None:
+    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
+    if seconds * sample_rate > wav_max:
+        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // sample_rate} s "
+                             f"at {sample_rate} Hz, 4 GB of 16-bit audio)")
+
+
+def _check_disk(out: Path, *, n: int, seconds: float, sample_rate: int) -> None:
+    """Refuse a job whose clips cannot fit on the disk (before planning them: `-n 1e11` must not
+    fill memory with plans first)."""
+    need = n * (round(seconds * sample_rate) * 2 + 2048)  # 16-bit audio + a sidecar's worth
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise UserInputError(f"{n:,} clip(s) of {seconds:g} s need about {need / 1e9:,.1f} GB; {folder} has "
+                             f"{free / 1e9:,.1f} GB free: ask for fewer or shorter clips, or another --out")
 
 
 def _halve_after_oom(ctx: _Context, batch: list[ClipPlan]) -> list[list[ClipPlan]]:
@@ -781,6 +818,12 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
         return False
     try:
         r = clips.read(side)
+    except InspireError as exc:  # unreadable: set it aside and make the clip again
+        os.replace(side, side.with_name(side.name + ".corrupt"))
+        print(f"generate: {side} is corrupt ({str(exc).removeprefix(str(side) + ': ')}); kept as "
+              f"{side.name}.corrupt, making the clip again", file=sys.stderr)
+        return False
+    try:
         same = (
             r.samples == n_samples
             and r.checkpoint["sha256"] == ctx.ckpt_sha256
