@@ -89,8 +89,8 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="keep files here (default: a temporary folder)")
     args = ap.parse_args()
 
-    from inspire.curate.curate import curate_folder
     from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.curate.curate import curate_folder
     from inspire.curate.lineage import run_index
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +119,8 @@ def main() -> int:
         copies = sum(bool(c["lineage"] and c["lineage"]["matches"]) for c in result["clips"])
         kept = sum(c["verdict"] == "keep" for c in result["clips"])
         print(f"corpus: {corpus_s / 60:.1f} min in {len(index.names)} tracks, {index.hashes.size} landmarks")
-        print(f"index build: {t_index:.1f} s ({t_index / corpus_s * 3600:.1f} s per corpus hour); cached load: {t_cached:.2f} s")
+        print(f"index build: {t_index:.1f} s ({t_index / corpus_s * 3600:.1f} s per corpus hour); "
+              f"cached load: {t_cached:.2f} s")
         print(f"curate {n} clips, {clips_s / 60:.1f} min: {t_scan:.1f} s ({t_scan / max(n, 1) * 1000:.0f} ms per clip)")
         print(f"  kept {kept}, with a near-copy {copies} (a third were made with one)")
         print(f"total curation time: {t_index + t_scan:.1f} s; peak memory {peak_mb:.0f} MB")

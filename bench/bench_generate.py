@@ -38,8 +38,9 @@ def flops_per_sample(cfg: ModelConfig) -> float:
     gates = 3 if cfg.rnn == "gru" else 4
     ratios = (cfg.tier_frames[0],) + tuple(cfg.frame_sizes[1:])
     total = 0.0
-    for frame, ratio in zip(cfg.tier_frames, ratios):
-        per_frame = 2 * frame * cfg.dim + cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim) + 2 * cfg.dim * ratio * cfg.dim
+    for frame, ratio in zip(cfg.tier_frames, ratios, strict=True):
+        rnn = cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim)
+        per_frame = 2 * frame * cfg.dim + rnn + 2 * cfg.dim * ratio * cfg.dim
         total += per_frame / frame
     return total + 2 * cfg.dim * cfg.dim + 2 * cfg.dim * cfg.levels
 
@@ -80,8 +81,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"load average {load:.2f} at start")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, load average {load:.2f} at start")
     peak = gemm_peak()
     print(f"fp32 GEMM peak (2048^3 torch.mm, best of 10, {torch.get_num_threads()} threads): {peak:.1f} GFLOP/s\n")
     modes = ["fast"] if args.quick else ["fast", "reference", "int8"]
@@ -100,8 +101,8 @@ def main() -> None:
                             steps //= 2
                         rt = speed(model, batch, steps, mode=mode)
                         gflops = rt * SR * fps / 1e9
-                        print(f"{name:<9} {batch:>5} {threads:>7} {mode:<9} {rt:>10.3f}x {gflops:>8.1f} {gflops / peak:>6.0%}",
-                              flush=True)
+                        print(f"{name:<9} {batch:>5} {threads:>7} {mode:<9} {rt:>10.3f}x {gflops:>8.1f} "
+                              f"{gflops / peak:>6.0%}", flush=True)
             print(f"{'':<9} ({fps / 1e6:.2f} MFLOP per sample: real time needs {fps * SR / 1e9:.1f} GFLOP/s)")
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nload average {load_end:.2f} at the end (other processes share these cores)")

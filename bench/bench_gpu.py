@@ -38,8 +38,9 @@ def flops_per_sample(cfg: ModelConfig) -> float:
     gates = 3 if cfg.rnn == "gru" else 4
     ratios = (cfg.tier_frames[0],) + tuple(cfg.frame_sizes[1:])
     total = 0.0
-    for frame, ratio in zip(cfg.tier_frames, ratios):
-        per_frame = 2 * frame * cfg.dim + cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim) + 2 * cfg.dim * ratio * cfg.dim
+    for frame, ratio in zip(cfg.tier_frames, ratios, strict=True):
+        rnn = cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim)
+        per_frame = 2 * frame * cfg.dim + rnn + 2 * cfg.dim * ratio * cfg.dim
         total += per_frame / frame
     return total + 2 * cfg.dim * cfg.dim + 2 * cfg.dim * cfg.levels
 
@@ -157,7 +158,8 @@ def main() -> None:
                 tflops = 3 * fps * sps / 1e12
                 peak = peaks.get("bf16" if bf16 else ("tf32" if gpu else "fp32"))
                 share = f"{100 * tflops / peak:.1f} %" if peak else "-"
-                print(f"{b:>6} {'bf16' if bf16 else ('tf32' if gpu else 'fp32'):>9} {sps:>12,.0f} {tflops:>8.2f} {share:>8}", flush=True)
+                precision = "bf16" if bf16 else ("tf32" if gpu else "fp32")
+                print(f"{b:>6} {precision:>9} {sps:>12,.0f} {tflops:>8.2f} {share:>8}", flush=True)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
 
@@ -165,7 +167,8 @@ def main() -> None:
         print(f"\ngeneration ({args.preset}, fp32, aggregate x real time)")
         print(f"{'batch':>6} {'path':>12} {'x real time':>12} {'per stream':>11}")
         n = SR * 2 if gpu else 512
-        rows = [(1, False), (1, True)] + ([(b, True) for b in (64, 256, 1024, 4096, 16384, 65536)] if gpu else [(8, True)])
+        big = [(b, True) for b in (64, 256, 1024, 4096, 16384, 65536)] if gpu else [(8, True)]
+        rows = [(1, False), (1, True)] + big
         for b, use_graph in rows:
             try:
                 rtf = gen_speed(cfg, b, n if b < 4096 else n // 4, dev, use_graph=use_graph)

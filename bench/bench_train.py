@@ -3,6 +3,7 @@ of training on real music reaches. Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_train.py                 # throughput, ~2 min on 2 cores
     .venv/bin/python bench/bench_train.py --quality       # + 10 min of `small` on ../shared/corpora/dev
+    .venv/bin/python bench/bench_train.py --loop          # + the whole loop (`inspire train`) on the demo album
 
 Throughput: `small` at batch 32 and `standard` at batch 128, one truncated-BPTT window of 1024
 samples per step (forward, backward, gradient clipping, Adam), on random classes (speed does not
@@ -12,6 +13,10 @@ Reference points (the issue's measurements of the 2017 public PyTorch SampleRNN,
 architecture, this kind of machine): 8,160 samples/s for dim 512 at batch 32, 3,008 for dim 1024
 at batch 128. The 2017 layout also spends levels x frame x dim multiply-adds per sample on its
 embedding->convolution input layer, which the tap tables replace; FLOPs here count our model.
+
+Loop: `train()` itself (data batches, loss, step, logging; no validation, checkpoints or previews
+inside the timed rows) for `tiny` and `small` on the synthetic demo album: the median of the
+logged samples/s after the first row (warm-up). What the loop adds to the model's own speed.
 
 Quality: prepares the dev corpus (4 songs, 798 s; one song held out for validation), trains
 `small` for `--minutes` of wall time and prints validation bits per sample next to the
@@ -67,6 +72,22 @@ def train_throughput(name: str, *, batch: int, steps: int, warmup: int = 2) -> t
     return batch * seq * steps / dt, p.model
 
 
+def loop_throughput(name: str, *, steps: int, device: str = "cpu", log_every: int = 5) -> float:
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.audio.synth import write_album
+    from inspire.samplernn.train import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        album = write_album(Path(tmp) / "album")
+        run = Path(tmp) / "run"
+        prepare(album, run, PrepareSettings(), progress=False)
+        train(run, preset=name, max_steps=steps, previews=False, progress=False, log_every=log_every, device=device,
+              train_overrides={"val_every": 10**9, "checkpoint_every": 10**9})
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        rates = sorted(r["samples_per_s"] for r in rows[1:-1])  # first row: the warm-up; last: the final save
+        return rates[len(rates) // 2]
+
+
 def quality(minutes: float, quantization: str, normalize: str) -> None:
     from inspire.audio.dataset import PrepareSettings, prepare
     from inspire.samplernn.train import train
@@ -82,12 +103,13 @@ def quality(minutes: float, quantization: str, normalize: str) -> None:
               train_overrides={"val_every": 500, "checkpoint_every": 10**9})
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         val = [r for r in rows if "val_bits" in r]
-        print(f"\nquality: small, {quantization} quantization, normalize {normalize}, {minutes:g} min wall ({time.monotonic() - t0:.0f} s incl. validation), "
-              f"{rows[-1]['step']} steps")
+        wall = time.monotonic() - t0
+        print(f"\nquality: small, {quantization} quantization, normalize {normalize}, {minutes:g} min wall "
+              f"({wall:.0f} s incl. validation), {rows[-1]['step']} steps")
         for r in val:
             print(f"  step {r['step']:>5}  {r['elapsed_s']:7.0f} s  validation {r['val_bits']:.3f} bits/sample")
-        print(f"  final validation {val[-1]['val_bits']:.3f} bits/sample; memoryless baseline {val[-1]['baseline_bits']:.3f}; "
-              f"2017 reference after 10 min: 5.88 (baseline 6.9)")
+        print(f"  final validation {val[-1]['val_bits']:.3f} bits/sample; memoryless baseline "
+              f"{val[-1]['baseline_bits']:.3f}; 2017 reference after 10 min: 5.88 (baseline 6.9)")
 
 
 def main() -> None:
@@ -99,6 +121,9 @@ def main() -> None:
                     help="how the corpus is quantized (the 2017 reference quantized linearly)")
     ap.add_argument("--normalize", default="peak", choices=["peak", "none"],
                     help="per-track level normalisation (the 2017 reference used the files' own levels)")
+    ap.add_argument("--loop", action="store_true", help="also time the whole training loop (tiny and small)")
+    ap.add_argument("--loop-steps", type=int, default=40, help="steps per configuration of the loop timing")
+    ap.add_argument("--device", default="cpu", help="device of the loop timing (the throughput part runs on the CPU)")
     ap.add_argument("--skip-throughput", action="store_true", help="only the quality run")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -110,6 +135,11 @@ def main() -> None:
         gflops = rate * 3 * flops_per_sample(cfg) / 1e9
         print(f"train {name:<8} batch {batch:>3}: {rate:8.0f} samples/s  ({rate / REFERENCE[name]:.1f}x the 2017 "
               f"reference {REFERENCE[name]:.0f})  {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f} % of peak")
+    if args.loop:
+        for name in ("tiny", "small"):
+            rate = loop_throughput(name, steps=args.loop_steps, device=args.device)
+            print(f"train() loop {name:<6} on {args.device}: {rate:8.0f} samples/s (median of logged rows)")
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.quality:
         quality(args.minutes, args.quantization, args.normalize)
 

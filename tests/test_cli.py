@@ -78,7 +78,8 @@ def test_compose_help_shows_the_arrangements_defaults():
 
 def test_train_help_shows_each_presets_value():
     helps = _helps(_commands()["train"])
-    assert helps["--dim"] == "RNN and MLP width (tiny: 128, small: 512, standard: 1024, music: 1024)"
+    assert helps["--dim"] == ("RNN and MLP width "
+                              "(tiny: 128, small: 512, live: 256, standard: 1024, gpu: 1024, music: 1024)")
     assert helps["--grad-clip"].endswith("(all presets: 1.0)")
     assert "--levels" not in helps  # set from the prepared data
 

@@ -406,3 +406,90 @@ def test_cli_round_trip(tmp_path, capsys):
     assert main(["compose", "--out", str(tmp_path / "x.wav")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "exactly one" in err[0]
+
+
+def _compose_cli(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    """`inspire compose ARGS` in a subprocess (the cases below once ended in a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "inspire", "compose", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+def test_never_writes_over_its_own_sources_even_with_force(tmp_path):
+    _write_clips(tmp_path / "clips", n=2)
+    (tmp_path / "clips" / "clip-00.json").write_text('{"id": "clip-00", "seed": 5}')
+    _arrangement(tmp_path / "p.toml", [dict(clip="clip-00", crossfade_s=0.2), dict(clip="clip-01")], clips_dir="clips")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "clips").iterdir()}
+    cases = [
+        (["p.toml", "--out", "clips/clip-01.wav", "--force"], "clips/clip-01.wav, the clip of part 2"),
+        (["p.toml", "--out", "clips/clip-00.flac", "--force"], "clips/clip-00.json, the sidecar of clip-00.wav"),
+        (["p.toml", "--out", "clips/clip-01.flac", "--force"], "clips/clip-01.json, the sidecar of clip-01.wav"),
+        (["--auto", "clips", "--minutes", "0.1", "--out", "clips/clip-00.wav", "--force"], "the clip of part"),
+    ]
+    for args, needle in cases:
+        rc, err = _compose_cli(*args, cwd=tmp_path)
+        assert rc == 2 and err[-1].startswith("inspire compose: error:") and needle in err[-1], (args, err)
+        assert "--force" in err[-1] and not any("Traceback" in line for line in err), err
+    # A stem named like a clip in its own folder is refused too (the check is on the files, not the names).
+    write_audio(tmp_path / "clips" / "01-clip-00.wav", _tone(2.0, 220), SR)
+    before["01-clip-00.wav"] = (tmp_path / "clips" / "01-clip-00.wav").read_bytes()
+    arr = _arrangement(tmp_path / "q.toml", [dict(clip="clips/clip-00.wav"), dict(clip="clips/01-clip-00.wav")])
+    with pytest.raises(UserInputError, match="--stems .*01-clip-00.wav, the clip of part 2"):
+        compose.render_arrangement(arr, out=tmp_path / "q.wav", stems_dir=tmp_path / "clips", force=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "clips").iterdir()} == before
+    assert not (tmp_path / "q.wav").exists()
+
+
+def test_out_and_stems_under_a_file_and_a_non_utf8_arrangement_are_one_line(tmp_path):
+    _write_clips(tmp_path / "clips", n=2)
+    _arrangement(tmp_path / "p.toml", [dict(clip="clip-00")], clips_dir="clips")
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "bad.toml").write_bytes(b'clips_dir = "clips"\n# caf\xe9\n[[part]]\nclip = "clip-00"\n')
+    cases = [
+        (["bad.toml", "--out", "x.wav"], "bad.toml: not UTF-8 text (byte 0xe9"),
+        (["p.toml", "--out", "afile/x.wav"], "--out afile/x.wav: afile is a file, not a folder"),
+        (["p.toml", "--out", "y.wav", "--stems", "afile"], "--stems afile: is a file, not a folder"),
+        (["p.toml", "--out", "y.wav", "--stems", "afile/stems"], "--stems afile/stems: afile is a file"),
+        (["--auto", "clips", "--out", "y.wav", "--stems", "afile"], "--stems afile: is a file, not a folder"),
+    ]
+    for args, needle in cases:
+        rc, err = _compose_cli(*args, cwd=tmp_path)
+        assert rc == 2 and len(err) == 1 and needle in err[0] and err[0].startswith("inspire compose: error:"), err
+    # Stems are checked before rendering: no mix was written.
+    assert not (tmp_path / "y.wav").exists() and (tmp_path / "afile").read_text() == "mine"
+
+
+def test_streamed_analysis_and_spans_agree_with_the_whole_clip(tmp_path):
+    from inspire.audio.io import read_audio, read_span, resample
+    from inspire.compose import arrange
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([_tone(1.3, f, amp=a) for f, a in zip(rng.uniform(150, 900, 12), rng.uniform(0.02, 0.4, 12),
+                                                             strict=True)])
+    x = (x + 0.003 * rng.standard_normal(len(x))).astype(np.float32)
+    write_audio(tmp_path / "c.wav", x, SR, subtype="FLOAT")
+    write_audio(tmp_path / "c22.wav", resample(x, SR, 22050), 22050, subtype="FLOAT")
+    whole = arrange.analyse_blocks([x], SR)
+    for block in (1000, 7777, len(x)):  # any block size gives the same levels and flux
+        parts = arrange.analyse_blocks([x[i: i + block] for i in range(0, len(x), block)], SR)
+        np.testing.assert_array_equal(parts.db, whole.db)
+        np.testing.assert_allclose(parts.flux, whole.flux, atol=1e-9)
+    streamed = arrange.analyse(tmp_path / "c.wav", sample_rate=SR)
+    np.testing.assert_array_equal(streamed.db, whole.db)
+    # A span read alone is the whole read's slice (resampled: within a hair of it).
+    np.testing.assert_array_equal(read_span(tmp_path / "c.wav", 5000, 20000), x[5000:20000])
+    assert len(read_span(tmp_path / "c.wav", len(x) - 10, len(x) + 99)) == 10
+    full, _ = read_audio(tmp_path / "c22.wav", sample_rate=SR)
+    span = read_span(tmp_path / "c22.wav", 40000, 60000, sample_rate=SR)
+    assert len(span) == 20000 and np.abs(span - full[40000:60000]).max() < 0.02
+    # The plan from the file (streamed, passages read alone) is the in-memory one.
+    clip = arrange.Clip("c", tmp_path / "c.wav", 1, 0.0, None)
+    mem = arrange.passages_of(clip, x, SR)
+    got = arrange._passages(clip, streamed, SR, lambda i, j: read_span(tmp_path / "c.wav", i, j))
+    assert [(p.in_s, p.out_s, p.level_db, p.brightness) for p in got] == \
+        [(p.in_s, p.out_s, p.level_db, p.brightness) for p in mem] and len(mem) >= 2

@@ -222,3 +222,9 @@ def test_cli_round_trip(clips, tmp_path, capsys):
     assert main(["curate", str(clips), "--quiet", "--threshold", "bogus=1"]) == 2
     assert main(["curate", str(clips), "--quiet", "--run", str(tmp_path / "no_run")]) == 2
     assert "no prepared data" in capsys.readouterr().err
+
+
+def test_progress_into_a_log_is_plain_lines(clips, capsys):
+    curate.curate_folder(clips, progress=True)
+    err = capsys.readouterr().err  # not a terminal: no bar frames, a last line instead
+    assert "\r" not in err and "curating: 6/6 clip (100%), done in" in err, err

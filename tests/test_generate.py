@@ -207,24 +207,27 @@ def test_same_job_same_ids_and_audio(run, tmp_path):
 def test_resume_after_kill_gives_the_same_clips(run, tmp_path, monkeypatch):
     whole = generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=tmp_path / "whole", batch_size=2)
 
-    real_stream, calls = sample.stream, []
+    calls = []
 
-    def dying_stream(*args, **kw):  # killed halfway through the second batch
-        calls.append(1)
-        for i, chunk in enumerate(real_stream(*args, **kw)):
-            if len(calls) == 2 and i == 1:
-                raise KeyboardInterrupt
-            yield chunk
+    def dying(real):  # killed halfway through the second batch (whichever engine makes it)
+        def stream(*args, **kw):
+            calls.append(1)
+            for i, chunk in enumerate(real(*args, **kw)):
+                if len(calls) == 2 and i == 1:
+                    raise KeyboardInterrupt
+                yield chunk
+        return stream
 
     monkeypatch.setattr(generate, "BLOCK_SAMPLES", 100)
-    monkeypatch.setattr(sample, "stream", dying_stream)
+    monkeypatch.setattr(sample, "stream", dying(sample.stream))
+    monkeypatch.setattr(generate, "_engine_stream", dying(generate._engine_stream))
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=out, batch_size=2, threads=1)
     assert len(list(out.glob("*.wav"))) == 2  # the first batch, whole
     assert not list(out.glob(".*.partial.wav"))
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 2
-    monkeypatch.setattr(sample, "stream", real_stream)
+    monkeypatch.undo()
     finished = {p: p.stat().st_mtime_ns for p in out.glob("*.wav")}
     generate.run_job(run, n=4, seconds=0.03, temperatures=["0.9", "1.1"], out=out, batch_size=2)
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # skipped, not redone
@@ -408,3 +411,94 @@ def test_int8_is_opt_in_and_keeps_the_distribution_close():
     assert ref.exp().max(-1).values.mean() > 0.2  # the test is not on near-uniform distributions
     assert kl.mean() < 2e-3 and tv.max() < 0.05, (kl.mean().item(), tv.max().item())
     assert not sample.FastStepper(m).int8
+
+
+def test_out_of_device_memory_halves_the_batch_and_goes_on(run, tmp_path, monkeypatch, capsys):
+    """A batch that runs out of (GPU) memory is split in two and retried: the same clips result."""
+    want = generate.run_job(run, n=4, seconds=0.02, temperatures=["0.9:1.1"], seed=3, out=tmp_path / "want",
+                            batch_size=4)
+    real, sizes = generate._generate_batch, []
+
+    def tight(ctx, batch, *args, **kw):
+        sizes.append(len(batch))
+        if len(batch) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(ctx, batch, *args, **kw)
+
+    monkeypatch.setattr(generate, "_generate_batch", tight)
+    got = generate.run_job(run, n=4, seconds=0.02, temperatures=["0.9:1.1"], seed=3, out=tmp_path / "got", batch_size=4)
+    assert sizes == [4, 2, 1, 1, 2, 1, 1]
+    assert "out of CPU memory at batch size 4; going on with 2" in capsys.readouterr().err
+    names = sorted(p.name for p in want.glob("*.wav"))
+    assert names == sorted(p.name for p in got.glob("*.wav")) and len(names) == 4
+    for name in names:
+        assert np.array_equal(_wav(want / name), _wav(got / name))
+
+
+def test_out_of_memory_on_one_stream_is_one_line(run, tmp_path, monkeypatch, capsys):
+    def never(*args, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    from inspire.cli import main
+
+    monkeypatch.setattr(generate, "_generate_batch", never)
+    assert main(["generate", str(run), "-n", "1", "--seconds", "0.02", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("inspire generate: error: out of CPU memory generating even one stream")
+
+
+def test_progress_into_a_log_is_plain_lines(run, tmp_path, capsys):
+    generate.run_job(run, n=2, seconds=0.25, temperatures=["1.0"], seed=1, out=tmp_path / "p", progress=True)
+    err = capsys.readouterr().err  # not a terminal: no bar frames, a last line instead
+    assert "\r" not in err and "generating: 0.5/0.5 s of audio (100%), done in" in err, err
+
+
+def test_a_clip_too_long_for_a_wav_is_refused_before_anything_is_written(run, tmp_path):
+    with pytest.raises(UserInputError, match=r"--seconds 1e\+09: too long for a WAV file \(at most 134217 s"):
+        generate.run_job(run, n=1, seconds=1e9, temperatures=["1.0"], out=tmp_path / "long")
+    assert not (tmp_path / "long").exists()
+
+
+def test_a_corrupt_sidecar_is_set_aside_and_its_clip_made_again(run, tmp_path, capsys):
+    out = generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], seed=4, out=tmp_path / "c")
+    side = sorted(out.glob("0000-*.json"))[0]
+    wav = side.with_suffix(".wav")
+    before = _wav(wav)
+    side.write_text('{"format_version": 2, "id": "trunc')  # a truncated write
+    generate.run_job(run, n=2, seconds=0.02, temperatures=["1.0"], seed=4, out=out)
+    err = capsys.readouterr().err
+    assert f"{side} is corrupt" in err and "making the clip again" in err
+    assert side.with_name(side.name + ".corrupt").is_file()
+    assert json.loads(side.read_text())["id"] == side.stem and np.array_equal(_wav(wav), before)
+
+
+def test_a_job_that_cannot_fit_on_the_disk_is_refused_before_planning(run, tmp_path):
+    from inspire.cli import main
+
+    assert main(["generate", str(run), "-n", "100000000000", "--seconds", "10", "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_same_job_twice_at_once_is_refused_naming_the_first(run, tmp_path):
+    from inspire.errors import BusyError
+    from inspire.locks import job_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with job_lock(out, "generated into", name="shard-0-of-1"):  # what a first `generate` holds
+        with pytest.raises(BusyError, match=r"being generated into by pid \d+"):
+            generate.run_job(run, n=1, seconds=0.02, out=out)
+        with job_lock(out, "generated into", name="shard-1-of-2"):  # another shard may share the folder
+            pass
+
+
+def test_clips_curated_away_are_not_made_again(run, tmp_path, capsys):
+    from inspire import clips
+
+    out = generate.run_job(run, n=3, seconds=0.02, temperatures=["1.0"], seed=6, out=tmp_path / "j")
+    first = sorted(out.glob("*.wav"))[0]
+    clips.move(first, tmp_path / "rejects")
+    generate.run_job(run, n=3, seconds=0.02, temperatures=["1.0"], seed=6, out=out)
+    assert "1 clip(s) of this job were curated away" in capsys.readouterr().err
+    assert not first.exists() and (tmp_path / "rejects" / first.name).is_file()
+    assert len(list(out.glob("*.wav"))) == 2

@@ -45,9 +45,9 @@ def test_truncation_sweeps_combine_with_temperature_sweeps(run, tmp_path):
                            top_ps=["1", "0s:1,0.05s:0.9"], out=tmp_path / "job", device="cpu", threads=1)
     recs = sorted(clips.scan(out), key=lambda r: r.index)
     seen = [(r.temperature["spec"], (r.min_p or {}).get("spec"), (r.top_p or {}).get("spec")) for r in recs]
-    assert seen == [(t, m, p) for t in ("0.9", "1.1") for m in (None, "0.05") for p in (None, "0s:1,0.05s:0.9")]
+    assert seen == [(t, m, p) for p in (None, "0s:1,0.05s:0.9") for m in (None, "0.05") for t in ("0.9", "1.1")]
     assert recs[2].min_p["values"] == [0.05, 0.05] and recs[2].top_p is None
-    assert recs[1].top_p["values"][-1] == pytest.approx(0.9, abs=0.01) and recs[1].min_p is None
+    assert recs[4].top_p["values"][-1] == pytest.approx(0.9, abs=0.01) and recs[4].min_p is None
     plain = recs[0]  # no truncation: the id a release-0.1 job gave
     assert plain.id == generate.clip_id(plain.checkpoint["sha256"], 0, "0.9", 0)
     assert "min_p" not in clips.to_dict(plain) and "guard" not in clips.to_dict(plain)
@@ -122,3 +122,19 @@ def test_command_line_bad_input_is_one_line_exit_2(run, tmp_path, capsys, flags,
     assert main(["generate", str(run), "--out", str(tmp_path / "job"), "--device", "cpu", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err
+
+
+def test_truncation_combines_with_steering_and_the_guard_refuses_it(tmp_path):
+    from test_steer import JOB_CFG, _save_run
+
+    run = _save_run(tmp_path / "labelled", JOB_CFG)
+    out = generate.run_job(run, n=4, seconds=0.05, temperatures=["0.9", "1.1"], min_ps=["0.05"],
+                           steers=["pads", "drums"], out=tmp_path / "job", device="cpu", threads=1)
+    recs = sorted(clips.scan(out), key=lambda r: r.index)
+    assert [(r.temperature["spec"], r.steer["spec"], r.min_p["spec"]) for r in recs] == [
+        ("0.9", "pads", "0.05"), ("1.1", "pads", "0.05"), ("0.9", "drums", "0.05"), ("1.1", "drums", "0.05")]
+    again = generate.again(run, str(out / recs[3].file), out=tmp_path / "again", device="cpu", threads=1)
+    assert np.array_equal(_wav(again / recs[3].file), _wav(out / recs[3].file))
+    with pytest.raises(UserInputError, match="--guard cannot watch steered clips") as e:
+        generate.run_job(run, n=1, seconds=0.05, steers=["pads"], guard=True, out=tmp_path / "g", device="cpu")
+    assert "\n" not in str(e.value)

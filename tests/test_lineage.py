@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 
 from conftest import melody
-from inspire.curate import lineage
-from inspire.cli import main
 from inspire.audio.quantize import dequantize, quantize
+from inspire.cli import main
+from inspire.curate import lineage
 
 SR = 16000
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inspire.config import PRESETS, ModelConfig
+from inspire.audio.quantize import silence_level
+from inspire.config import PRESETS, ModelConfig, check_compatible
 from inspire.samplernn.model import SampleRNN, tap_tables_from_conv
 
 CONFIGS = [
@@ -78,15 +79,20 @@ def test_tap_tables_equal_embedding_then_convolution():
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_every_preset_builds(name):
+def test_every_preset_builds_and_trains_a_window(name):
+    """Each preset's model and training config fit together, and its model runs forward and
+    backward over two top-tier frames (every parameter gets a finite gradient)."""
     p = PRESETS[name]
+    check_compatible(p.model, p.train)
+    torch.manual_seed(0)
     m = SampleRNN(p.model)
-    assert m.lookback == p.model.tier_frames[-1]
-    assert p.train.seq_len % m.lookback == 0
-    if name == "standard":
-        assert p.model.dim == 1024 and p.model.frame_sizes == (16, 4)
-    if name == "music":
-        assert p.model.tiers == 2 and p.model.rnn_layers == 3
+    t = 2 * m.lookback
+    x = torch.randint(0, p.model.levels, (2, m.lookback + t))
+    logits, state = m(x)
+    assert logits.shape == (2, t, p.model.levels)
+    assert [s.shape[-2:] for s in state] == [(2, p.model.dim)] * len(p.model.frame_sizes)
+    F.cross_entropy(logits.reshape(-1, p.model.levels), x[:, m.lookback :].reshape(-1)).backward()
+    assert all(q.grad is not None and torch.isfinite(q.grad).all() for q in m.parameters())
 
 
 def test_tiny_model_overfits_a_short_clip():
@@ -105,3 +111,9 @@ def test_tiny_model_overfits_a_short_clip():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+@pytest.mark.parametrize("levels", [2, 15, 16, 256, 1024])
+def test_silence_is_the_middle_class_for_both_quantizations(levels):
+    """Generation starts from (and pads primes with) silence_level(levels=...), whatever the kind."""
+    assert silence_level(kind="mu-law", levels=levels) == silence_level(kind="linear", levels=levels) == levels // 2

@@ -545,3 +545,25 @@ def test_ctrl_c_stops_the_whole_demo(tmp_path):
     assert "stopped at step" in stderr and "demo stopped by Ctrl-C during training" in stderr
     assert (out / "run/checkpoints/last.pt").exists()  # training saved its work
     assert not (out / "run/clips").exists() and not (out / "piece").exists()  # and nothing after it ran
+
+
+@pytest.mark.slow
+def test_demo_without_a_keeper_ends_cleanly_and_says_why(tmp_path, monkeypatch, capsys):
+    """On a machine too busy to train the demo model, no clip passes curation: the demo still
+    finishes (exit 0), says there is no piece and why, instead of failing at its last stage."""
+    from inspire.curate import curate
+
+    real = curate.curate_folder
+
+    def everything_discarded(*args, **kw):
+        result = real(*args, **kw)
+        for c in result["clips"]:
+            c["verdict"] = "discard"
+        return result
+
+    monkeypatch.setattr(curate, "curate_folder", everything_discarded)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--train-minutes", "0.01"]) == 0
+    captured = capsys.readouterr()
+    assert "no clip passed curation, so there is no piece" in captured.err
+    assert "(0 of 8 kept)" in captured.out and "piece " not in captured.out
+    assert not (tmp_path / "d" / "piece" / "piece.wav").exists()

@@ -31,7 +31,7 @@ def test_sidecars_and_manifest_load():
     assert [r.id for r in records] == IDS
     manifest = clips.read_manifest(RELEASE / "clips")
     assert manifest["format_version"] == 1 and [c["id"] for c in manifest["clips"]] == IDS
-    for rec, entry in zip(records, manifest["clips"]):
+    for rec, entry in zip(records, manifest["clips"], strict=True):
         assert (rec.file, rec.seed, rec.index, rec.temperature["spec"], rec.seconds) == \
             (entry["file"], entry["seed"], entry["index"], entry["temperature_spec"], entry["seconds"])
         assert rec.curation["verdict"] == "keep" and rec.marks == clips.Marks()
@@ -54,8 +54,9 @@ def test_arrangement_loads_and_renders_the_releases_piece(tmp_path):
     piece = compose.render_arrangement(RELEASE / "piece" / "piece.toml", out=tmp_path / "again.wav")
     then = json.loads((RELEASE / "piece" / "piece.json").read_text())
     assert piece["samples"] == then["samples"] and piece["loudness"] == then["loudness"]
-    for now_part, then_part in zip(piece["parts"], then["parts"]):
-        for key in ("clip", "in_s", "out_s", "gain_db", "crossfade_s", "start_sample", "end_sample", "curation", "lineage"):
+    for now_part, then_part in zip(piece["parts"], then["parts"], strict=True):
+        for key in ("clip", "in_s", "out_s", "gain_db", "crossfade_s", "start_sample", "end_sample",
+                    "curation", "lineage"):
             assert now_part[key] == then_part[key], key
         assert {k: v for k, v in now_part["generation"].items() if k not in ("format_version", "marks")} == \
             {k: v for k, v in then_part["generation"].items() if k != "format_version"}

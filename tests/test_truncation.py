@@ -113,7 +113,7 @@ def test_stepper_refuses_a_control_it_was_not_built_for():
     runner = graph.PeriodStepper(m, torch.full((1, m.lookback), 32), m.start(1))
     p = m.lookback
     with pytest.raises(ValueError, match="min_p given to a stepper built without it"):
-        runner.run(torch.ones(p, 1), torch.zeros(p, 1), torch.zeros(p, 1), None)
+        runner.run(torch.ones(p, 1), torch.zeros(p, 1), min_p=torch.zeros(p, 1))
 
 
 # ------------------------------------------------------------------------------------ curves
@@ -150,5 +150,6 @@ def test_out_of_range_or_disordered_curves_are_one_line_errors(control, spec, wo
 def test_sweeps_combine_every_pair_evenly():
     combos = schedule.sweep(["0.9", "1.1"], ["0", "0.05"])
     picked = [schedule.for_clip(combos, i) for i in range(8)]
-    assert picked[:4] == [("0.9", "0"), ("0.9", "0.05"), ("1.1", "0"), ("1.1", "0.05")]
+    assert picked[:4] == [("0.9", "0"), ("1.1", "0"), ("0.9", "0.05"), ("1.1", "0.05")]  # temperature fastest
     assert picked[4:] == picked[:4]
+    assert [schedule.for_clip(schedule.sweep(["a", "b", "c"]), i) for i in range(4)] == [("a",), ("b",), ("c",), ("a",)]

@@ -9,9 +9,11 @@ and writes it through this module, as a `ClipRecord`; nothing else touches its k
       "format_version": 2,
       "id": "0003-1a2b3c4d", "file": "0003-1a2b3c4d.wav",
       "run": ..., "checkpoint": {"path", "sha256", "step"}, "seed": 0, "index": 3, "stream_seed": ...,
-      "temperature": {"spec", "times_s", "values"}, "seconds": 30.0, "samples": 480000,
+      "temperature": {"spec", "times_s", "values"},
       "min_p": null | {"spec", "times_s", "values"}, "top_p": null | {...},   # truncation curves (null: off)
       "guard": null | {"settings": {...}, "interventions": [{"at", "to", "ease", "flatness"} | {"at", "gave_up"}]},
+      "steer": null | {"spec", "times_s", "mixes", "guidance"},   # a labelled model's steering curve
+      "seconds": 30.0, "samples": 480000,
       "sample_rate": 16000, "quantization": "mu-law", "levels": 256,
       "prime": null | {"source", "start_s", "seconds", "included", ...}, "int8": false,
       "software": "inspire 0.2.0", "created": "2026-...",
@@ -47,13 +49,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from inspire.errors import UserInputError
-from inspire.files import read_json, write_json
+from inspire.files import AUDIO_EXTENSIONS, read_json, write_json
 
 FORMAT_VERSION = 2  # the sidecar format; 1 = release 0.1 (no marks)
 MANIFEST_VERSION = 1  # the folder manifest's format (unchanged since release 0.1)
 MANIFEST = "manifest.json"
 LOCK_FILE = ".clips.lock"
-RESERVED = frozenset({MANIFEST, "curation.json"})  # JSON files of a clip folder that are never sidecars
+MOVED = "moved.json"  # clips a curation moved out of this folder: {id: where to}
+RESERVED = frozenset({MANIFEST, "curation.json", MOVED})  # JSON files of a clip folder that are never sidecars
 VERDICTS = ("keep", "discard")
 CLIP_KIND = "inspire-clip"  # a sidecar with another "kind" (e.g. a composed piece's) is not a clip's
 REGION_SLACK_S = 1e-3  # a region may end this far past the clip's last sample (rounding)
@@ -155,6 +158,7 @@ class ClipRecord:
     min_p: dict | None = None  # the min-p truncation curve, same form; None: off
     top_p: dict | None = None  # the top-p truncation curve, same form; None: off
     guard: dict | None = None  # {"settings", "interventions"} (inspire.samplernn.guard); None: no guard
+    steer: dict | None = None  # {"spec", "times_s", "mixes", "guidance"}: the steering curve (labelled models)
     seconds: float | None = None  # generated audio, without an included prime
     samples: int | None = None  # generated samples, without an included prime
     sample_rate: int | None = None
@@ -201,24 +205,26 @@ class ClipRecord:
 
 
 _FIELDS = {f.name for f in fields(ClipRecord)} - {"extra"}
-_WHEN_USED = frozenset({"min_p", "top_p", "guard"})  # written only when not None
+_OPTIONAL = {"min_p", "top_p", "guard", "steer"}  # fields a sidecar holds only when they are set
 # Type of each plain field: what a sidecar may hold there (None is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
     "file": (str,), "run": (str,), "checkpoint": (dict,), "seed": (int,), "index": (int,), "stream_seed": (int,),
-    "temperature": (dict,), "min_p": (dict,), "top_p": (dict,), "guard": (dict,), "seconds": (int, float),
-    "samples": (int,), "sample_rate": (int,), "quantization": (str,), "levels": (int,), "prime": (dict,),
-    "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
+    "temperature": (dict,), "min_p": (dict,), "top_p": (dict,), "guard": (dict,), "steer": (dict,),
+    "seconds": (int, float), "samples": (int,), "sample_rate": (int,), "quantization": (str,), "levels": (int,),
+    "prime": (dict,), "int8": (bool,), "software": (str,), "created": (str,), "curation": (dict,),
 }  # fmt: skip
 
 
 def to_dict(record: ClipRecord) -> dict:
     """The sidecar's JSON content: every field (null where unknown; the controls added since
-    release 0.1, truncation and the guard, only when used), then unknown keys."""
+    release 0.1, truncation, the guard and steering, only when used), then unknown keys."""
     out: dict[str, Any] = {"format_version": FORMAT_VERSION}
     for f in fields(ClipRecord):
         if f.name == "marks":
             out["marks"] = record.marks.to_dict()
-        elif f.name != "extra" and not (f.name in _WHEN_USED and getattr(record, f.name) is None):
+        elif f.name in _OPTIONAL and getattr(record, f.name) is None:
+            continue  # written only when set (a plain clip's sidecar is as release 0.1 wrote it)
+        elif f.name != "extra":
             out[f.name] = getattr(record, f.name)
     out.update(record.extra)
     return out
@@ -376,7 +382,19 @@ def move(audio: str | os.PathLike, dest: str | os.PathLike) -> Path:
         side = sidecar_path(audio)
         if side.name not in RESERVED and side.is_file():
             os.replace(side, dest / side.name)
+        gone = moved(audio.parent)
+        gone[audio.stem] = str(target.resolve())
+        write_json(audio.parent / MOVED, gone)  # so a generate job run again knows not to remake it
     return target
+
+
+def moved(folder: str | os.PathLike) -> dict[str, str]:
+    """{clip id: its audio's new path} for the clips moved out of FOLDER by `move`."""
+    try:
+        gone = read_json(Path(folder) / MOVED)
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in gone.items()} if isinstance(gone, dict) else {}
 
 
 # -------------------------------------------------------------------------------- manifest
@@ -504,7 +522,6 @@ def _audio_beside(side: Path) -> Path | None:
     """The audio file a sidecar belongs to when it does not say: same stem, an audio suffix."""
     # The one list of audio suffixes lives with the audio wing; this runs only for sidecars made
     # by hand (inspire writes "file" into every sidecar), so the import stays off the common path.
-    from inspire.audio.io import AUDIO_EXTENSIONS
 
     found = sorted(p for p in side.parent.glob(f"{_glob_escape(side.stem)}.*")
                    if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())

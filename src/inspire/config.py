@@ -19,6 +19,9 @@ from typing import Any
 
 from inspire.errors import ConfigError
 
+NO_LABEL = "none"  # the steering word for "no label" (row 0 of every label table)
+LABEL_BY = ("none", "track", "folder")  # or the path of a CSV file of sections (file,start,end,label)
+
 
 def setting(default: Any, help: str) -> Any:
     """A dataclass field whose default and command-line help live together (read by `help_of`)."""
@@ -54,6 +57,9 @@ class ModelConfig:
     rnn_layers: int = setting(1, "stacked RNN layers per frame-level tier")
     levels: int = setting(256, "quantization classes (softmax size); must match the prepared data")
     weight_norm: bool = setting(True, "weight normalisation on linear layers, folded away for generation (true/false)")
+    labels: tuple[str, ...] = setting(
+        (), "names of the labels the model is conditioned on, from the data (inspire train --label-by); "
+            "none: an unconditional model. Each frame tier learns one vector per label, row 0 = no label")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_sizes", tuple(int(f) for f in self.frame_sizes))
@@ -69,6 +75,19 @@ class ModelConfig:
             raise ConfigError(f"rnn_layers must be between 1 and 8, got {self.rnn_layers}")
         if not 2 <= self.levels <= 65536:
             raise ConfigError(f"levels must be between 2 and 65536, got {self.levels}")
+        object.__setattr__(self, "labels", tuple(str(v) for v in self.labels))
+        for name in self.labels:
+            if not name or name != name.strip():
+                raise ConfigError(f"label names must be non-empty without surrounding spaces, got {name!r}")
+            if name.lower() == NO_LABEL:
+                raise ConfigError(f"the label name {name!r} is reserved for 'no label'")
+        if len(set(self.labels)) != len(self.labels):
+            raise ConfigError(f"label names must be unique, got {', '.join(self.labels)}")
+
+    @property
+    def label_rows(self) -> int:
+        """Rows of each tier's label table: "no label" (row 0) and one per label; 0 without labels."""
+        return len(self.labels) + 1 if self.labels else 0
 
     @property
     def tiers(self) -> int:
@@ -107,6 +126,12 @@ class TrainConfig:
         (0.8, 0.95, 1.1), "comma-separated temperatures, one preview clip each")
     autocast: str = setting("off", "off or bf16 mixed precision (measured slower on CPUs without AMX)")
     seed: int = setting(0, "random seed for initialisation and data order")
+    label_by: str = setting(
+        "none", "train a steerable model: label each chunk by its track (its name as `inspire prepare` lists it), "
+                "its folder (an album, a session), or sections named in a CSV file (file,start,end,label; times in "
+                "seconds or m:ss); none: no labels. Then `inspire generate --steer LABEL` steers towards a label")
+    unlabelled_share: float = setting(
+        0.2, "share of chunks trained with 'no label' when training with labels, so the model also plays unsteered")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preview_temperatures", tuple(float(t) for t in self.preview_temperatures))
@@ -125,6 +150,9 @@ class TrainConfig:
             (all(t > 0 for t in self.preview_temperatures),
              f"preview temperatures must be > 0, got {self.preview_temperatures}"),
             (self.autocast in ("off", "bf16"), f"autocast must be 'off' or 'bf16', got {self.autocast!r}"),
+            (self.label_by in LABEL_BY or self.label_by.lower().endswith(".csv"),
+             f"label_by must be none, track, folder or a .csv file of sections, got {self.label_by!r}"),
+            (0.0 <= self.unlabelled_share < 1.0, f"unlabelled_share must be in [0, 1), got {self.unlabelled_share}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -167,10 +195,28 @@ PRESETS: dict[str, Preset] = {
             TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
         ),
         Preset(
+            "live",
+            "3-tier (16/4), dim 256: made for `inspire play`, one stream several times real time on a laptop core",
+            ModelConfig(frame_sizes=(16, 4), dim=256),
+            # A third of small's arithmetic per sample and a working set that stays in cache in fp32:
+            # one stream at 2.7x real time in fp32, 5.3x in int8, on one core of the dev machine. Trained
+            # like small, it learns faster per minute on a CPU (bench/bench_engine.py's notes).
+            TrainConfig(batch_size=16, seq_len=512, lr=2e-3),
+        ),
+        Preset(
             "standard",
             "the paper's 3-tier model (16/4), dim 1024, GRU: for a GPU",
             ModelConfig(frame_sizes=(16, 4), dim=1024),
             TrainConfig(batch_size=128, seq_len=1024),
+        ),
+        Preset(
+            "gpu",
+            "the paper's 3-tier model (16/4), dim 1024, sized for one modern GPU: batch 256 x 1024 samples",
+            ModelConfig(frame_sizes=(16, 4), dim=1024),
+            # Measured on one H200 (bench/bench_gpu.py, tf32 matmuls): 5.4 M samples/s at batch 256 against
+            # 4.8 M at standard's 128 (24 % of the tf32 GEMM peak); bf16 autocast adds ~20 % more
+            # (--autocast bf16) but its effect on quality is not measured yet, so it stays opt-in.
+            TrainConfig(batch_size=256, seq_len=1024),
         ),
         Preset(
             "music",

@@ -18,6 +18,10 @@ from typing import Any, Iterator
 
 from inspire.errors import DiskFullError
 
+# The file name endings inspire reads as audio (what libsndfile reads: WAV, FLAC, OGG, MP3, AIFF...).
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .voc .sd2".split()
+)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

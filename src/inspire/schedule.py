@@ -19,6 +19,9 @@ Every curve is applied at every sample (`inspire.samplernn.sample.sample_logits`
 form, written into each clip's sidecar, is the exact piecewise-linear curve as a few points:
 `{"spec", "times_s", "values"}` (linear interpolation between points reproduces every sample).
 
+Steering curves (`parse_steer`, `Steer`) use the same grammar over label names instead of
+numbers (`nebula`, `nebula:through-space`, `0s:nebula,20s:through-space,45s:none`); see below.
+
 No torch here: parsing a spec (and `inspire generate --help`) stays fast.
 """
 
@@ -190,9 +193,11 @@ def for_clip(schedules: list, index: int):
 
 
 def sweep(*settings: list) -> list[tuple]:
-    """Every combination of several sweeps (e.g. temperatures x min-p values), the last varying
-    fastest, so that clips taking them in turn (`for_clip`) cover each combination evenly."""
-    return list(itertools.product(*settings))
+    """Every combination of several sweeps (e.g. temperatures x min-p values), the first varying
+    fastest: clip i takes settings[0][i % n0], settings[1][(i // n0) % n1], ... when clips take
+    them in turn (`for_clip`), so each combination gets an even share and a sweep of the first
+    alone assigns clips as it always did."""
+    return [tuple(reversed(combo)) for combo in itertools.product(*reversed(settings))]
 
 
 def _value(ctl: Control, spec: str, text: str) -> float:
@@ -203,3 +208,162 @@ def _value(ctl: Control, spec: str, text: str) -> float:
     if not ctl.allows(v):
         raise UserInputError(f"{ctl.name} {spec!r}: {ctl.name} must be a number {ctl.range_text}, got {text.strip()}")
     return v
+
+
+# ----------------------------------------------------------------------------------------------
+# Steering curves: the same grammar over the labels of a model trained with labels
+#
+#     nebula                                 one label for the whole clip
+#     nebula:through-space                   a morph from the first sample to the last
+#     0:nebula,0.5:through-space,1:none      breakpoints at fractions of the clip
+#     0s:nebula,20s:through-space,45s:none   breakpoints in seconds
+#
+# Between breakpoints the label embeddings are interpolated linearly (a morph); before the
+# first and after the last the label holds. `none` is "no label" (the model's unsteered voice).
+# A label holding a comma or a colon is written in double quotes ("live, take 2":nebula).
+
+STEER_NONE = "none"
+_POSITION = re.compile(rf"^\s*({_NUMBER})\s*(s?)\s*$")
+_SECONDS = re.compile(rf"^\s*{_NUMBER}\s*s\s*$")
+
+
+@dataclass(frozen=True)
+class Steer:
+    """A parsed steering curve: `labels[i]` holds at `positions[i]` (fractions or seconds, as
+    `unit` says, strictly increasing); names as written until `bind` checks them."""
+
+    spec: str
+    unit: str
+    positions: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    def bind(self, names: list[str] | tuple[str, ...]) -> "Steer":
+        """The same curve with every label checked against a model's label names and written as
+        the model writes it (matched exactly, else ignoring case); UserInputError otherwise."""
+        if not names:
+            raise UserInputError(
+                f"steer {self.spec!r}: the model was trained without labels (train with --label-by track)")
+        out = []
+        for lab in self.labels:
+            if lab.lower() == STEER_NONE:
+                out.append(STEER_NONE)
+                continue
+            hit = [n for n in names if n == lab] or [n for n in names if n.lower() == lab.lower()]
+            if len(hit) != 1:
+                raise UserInputError(
+                    f"steer {self.spec!r}: unknown label {lab!r}; the model knows: {', '.join(names)} (and none)"
+                )
+            out.append(hit[0])
+        return Steer(self.spec, self.unit, self.positions, tuple(out))
+
+    def rows(self, names: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+        """Each breakpoint's row in the model's label tables (0: none, i + 1: names[i])."""
+        bound = self.bind(names)
+        return tuple(0 if lab == STEER_NONE else 1 + list(names).index(lab) for lab in bound.labels)
+
+    def weights(self, t_s: np.ndarray, clip_s: float, rows: tuple[int, ...], n_rows: int) -> np.ndarray:
+        """(len(t_s), n_rows) float32 mixing weights at times `t_s` (seconds from the start of a
+        clip of `clip_s` seconds): two neighbouring breakpoints' rows, linearly interpolated."""
+        t = np.asarray(t_s, dtype=np.float64).reshape(-1)
+        x = t / clip_s if self.unit == "fraction" and clip_s > 0 else t
+        out = np.zeros((t.size, n_rows), dtype=np.float32)
+        if len(self.positions) == 1:
+            out[:, rows[0]] = 1.0
+            return out
+        pos, idx = np.asarray(self.positions), np.asarray(rows)
+        seg = np.clip(np.searchsorted(pos, x, side="right") - 1, 0, len(pos) - 2)
+        alpha = np.clip((x - pos[seg]) / (pos[seg + 1] - pos[seg]), 0.0, 1.0)
+        where = np.arange(t.size)
+        np.add.at(out, (where, idx[seg]), (1.0 - alpha).astype(np.float32))
+        np.add.at(out, (where, idx[seg + 1]), alpha.astype(np.float32))
+        return out
+
+    def resolved(self, n_samples: int, sample_rate: int, *, offset_s: float = 0.0) -> dict:
+        """The curve for a clip of `n_samples` as JSON: {"spec", "times_s", "mixes"}, each mix a
+        {label: weight} dict; mixes interpolated linearly between the points give every sample's.
+        `offset_s` shifts the times (e.g. by an included prime)."""
+        last = max(n_samples - 1, 0) / sample_rate
+        inner = [p * last if self.unit == "fraction" else p for p in self.positions]
+        times = sorted({0.0, last, *(t for t in inner if 0.0 < t < last)})
+        names = sorted({lab for lab in self.labels}, key=self.labels.index)
+        rows = tuple(names.index(lab) for lab in self.labels)
+        w = self.weights(np.asarray(times), last, rows, len(names))
+        mixes = [{names[j]: round(float(v), 6) for j, v in enumerate(row) if v > 0} for row in w]
+        return {"spec": self.spec, "times_s": [round(t + offset_s, 6) for t in times], "mixes": mixes}
+
+
+def parse_steer(spec: str) -> Steer:
+    """Parse one steering spec (see above); UserInputError if it is malformed."""
+    text = str(spec).strip()
+    if not text:
+        raise UserInputError(
+            "steer: empty spec (try nebula, nebula:through-space or 0s:nebula,20s:through-space,45s:none)")
+    items = _split_unquoted(text, ",", spec=text)
+    if len(items) == 1:
+        parts = _split_unquoted(items[0], ":", spec=text)
+        if len(parts) == 1:
+            return Steer(text, "fraction", (0.0,), (_label(text, parts[0]),))
+        if len(parts) == 2 and not _SECONDS.match(parts[0]):
+            return Steer(text, "fraction", (0.0, 1.0), (_label(text, parts[0]), _label(text, parts[1])))
+        if len(parts) > 2:
+            raise UserInputError(
+                f"steer {text!r}: a morph is FROM:TO (e.g. nebula:through-space); for more labels use "
+                "POSITION:LABEL pairs separated by commas (e.g. 0s:nebula,20s:through-space,45s:none)"
+            )
+    positions, labels, units = [], [], set()
+    for item in items:
+        parts = _split_unquoted(item, ":", spec=text)
+        m = _POSITION.match(parts[0]) if len(parts) == 2 else None
+        if not m:
+            raise UserInputError(
+                f"steer {text!r}: cannot read breakpoint {item.strip()!r} "
+                "(expected FRACTION:LABEL like 0.5:nebula, or SECONDS s:LABEL like 20s:nebula)"
+            )
+        pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
+        units.add(unit)
+        if not math.isfinite(pos) or pos < 0:
+            raise UserInputError(f"steer {text!r}: breakpoint position {m.group(1)} must be >= 0")
+        if unit == "fraction" and pos > 1:
+            raise UserInputError(
+                f"steer {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
+                f"write {m.group(1)}s for seconds)"
+            )
+        positions.append(pos)
+        labels.append(_label(text, parts[1]))
+    if len(units) > 1:
+        raise UserInputError(f"steer {text!r}: mixes fractions and seconds; use one kind of position")
+    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
+        raise UserInputError(f"steer {text!r}: breakpoint positions must increase from left to right")
+    return Steer(text, units.pop(), tuple(positions), tuple(labels))
+
+
+def parse_steers(specs: list[str] | tuple[str, ...]) -> list[Steer]:
+    """Parse several steering specs (a sweep); at least one."""
+    if not specs:
+        raise UserInputError("steer: give at least one steering spec")
+    return [parse_steer(s) for s in specs]
+
+
+def _split_unquoted(text: str, sep: str, *, spec: str) -> list[str]:
+    """Split on `sep` outside double quotes (quotes kept; `_label` removes them)."""
+    parts, cur, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if quoted:
+        raise UserInputError(f"steer {spec!r}: a double quote is not closed")
+    return parts + ["".join(cur)]
+
+
+def _label(spec: str, text: str) -> str:
+    lab = text.strip()
+    if len(lab) >= 2 and lab[0] == lab[-1] == '"':
+        lab = lab[1:-1].strip()
+    if not lab or '"' in lab:
+        raise UserInputError(f"steer {spec!r}: {text.strip() or 'an empty part'!r} is not a label name")
+    return lab

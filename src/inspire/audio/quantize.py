@@ -54,7 +54,8 @@ def max_error(*, kind: str, levels: int, amplitude: float = 1.0) -> float:
 
 
 def silence_level(*, kind: str = "mu-law", levels: int = 256) -> int:
-    """The class that holds 0.0 (digital silence)."""
+    """The class that holds 0.0 (digital silence): the middle one, levels // 2, for both kinds
+    (generation starts from it and pads primes with it; training warns when data is all of it)."""
     return int(quantize(np.zeros(1), kind=kind, levels=levels)[0])
 
 

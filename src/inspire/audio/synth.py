@@ -88,7 +88,8 @@ def render_track(index: int, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         chord = CHORDS[(pos // bar) % len(CHORDS)]
         m = min(2 * sixteenth, n - pos)
         t = np.arange(m) / sample_rate
-        out[pos : pos + m] += bass_lv * 0.4 * np.sin(2 * np.pi * midi_hz(chord[0] - 24) * t) * _env(m, 80, 0.2 * sample_rate)
+        out[pos : pos + m] += (bass_lv * 0.4 * np.sin(2 * np.pi * midi_hz(chord[0] - 24) * t)
+                               * _env(m, 80, 0.2 * sample_rate))
 
     out *= 0.8 / max(1e-9, np.abs(out).max())
     return out.astype(np.float32)

@@ -13,12 +13,12 @@ import argparse
 import sys
 
 from inspire import __version__
-from inspire.cli import compose, curate, demo, generate, prepare, train
+from inspire.cli import compose, curate, demo, generate, play, prepare, studio, train
 from inspire.cli.flags import Formatter
 from inspire.errors import InspireError
 
 # In the order `inspire --help` lists them (curate also adds `lineage`).
-COMMANDS = (prepare, demo, train, generate, curate, compose)
+COMMANDS = (prepare, demo, train, generate, play, curate, compose, studio)
 
 
 def build_parser() -> argparse.ArgumentParser:

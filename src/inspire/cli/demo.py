@@ -127,11 +127,15 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     curation = curate.curate_folder(clips, run_dir=run, progress=False)
     kept = sum(1 for c in curation["clips"] if c["verdict"] == "keep")
 
-    _say("5/5 composing a short piece from the keepers", t0)
-    from inspire.compose import compose
-
     piece_path = out / "piece" / "piece.wav"
-    piece = compose.auto_compose(clips, minutes=0.5, out=piece_path, seed=0)
+    if kept:
+        _say("5/5 composing a short piece from the keepers", t0)
+        from inspire.compose import compose
+
+        piece = compose.auto_compose(clips, minutes=0.5, out=piece_path, seed=0)
+    else:  # a busy or slow machine trained too few steps: say so rather than fail at the last stage
+        _say("5/5 no clip passed curation, so there is no piece: the model trained too little on this machine; "
+             "run again with --force --train-minutes 5", t0)
 
     minutes = (time.monotonic() - t0) / 60
     print(f"demo finished in {minutes:.1f} minutes. Open:")
@@ -140,7 +144,9 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     print(f"  previews       {run / 'previews'}/")
     print(f"  clips          {clips}/  ({kept} of {len(curation['clips'])} kept)")
     print(f"  curation       {clips / 'report.html'}")
-    print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
-          f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
-    print(f"  parts          {len(piece.get('parts', []))}")
+    if kept:
+        print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
+              f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
+        print(f"  parts          {len(piece.get('parts', []))}")
+    print(f"Audition, triage and mark the clips by ear in the studio: inspire studio {run}")
     return 0

@@ -27,6 +27,13 @@ def add(sub, formatter) -> None:
             "high temperature would otherwise draw from (the usual road into noise), --top-p keeps the\n"
             "likeliest classes; several values sweep, combined with every temperature. --guard watches\n"
             "each clip for a collapse into noise and redraws the stretch where it falls.\n\n"
+            "A model trained with labels (inspire train --label-by) can be steered, in the same grammar\n"
+            "over its labels (the label embeddings are interpolated between breakpoints; none = unsteered):\n"
+            "  nebula                                one label for the whole clip\n"
+            "  nebula:through-space                  a morph from the start of each clip to its end\n"
+            "  0s:nebula,20s:through-space,45s:none  breakpoints in seconds (or fractions 0..1)\n"
+            "Several --steer options combine with several --temperature options: every temperature\n"
+            "meets every steering curve. Quote a label holding a comma or colon: '\"live, take 2\":nebula'.\n\n"
             "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
             "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
             "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
@@ -45,6 +52,14 @@ def add(sub, formatter) -> None:
                    help=f"{help_of(GenerateDefaults, 'top_ps')} (default: {' '.join(GENERATE.top_ps)})")
     p.add_argument("--guard", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{help_of(GenerateDefaults, 'guard')} (default: {'on' if GENERATE.guard else 'off'})")
+    p.add_argument("--steer", action="append", default=None, metavar="SPEC", dest="steers",
+                   help="steering curve over the model's labels (repeat for a sweep; see above; a model trained "
+                        "without labels refuses it) (default: unsteered)")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="with --steer: mix steered and unsteered predictions, "
+                        "log p_none + W (log p_label - log p_none); "
+                        "1 = plain steering, higher pushes further towards the labels, 0 to 10; about 1.5-2x "
+                        "slower (every stream runs twice) (default: off)")
     add_field(p, GenerateDefaults, "checkpoint")
     add_field(p, GenerateDefaults, "seed")
     p.add_argument("--batch-size", type=int, default=None,
@@ -90,6 +105,9 @@ def run(args) -> int:
         if given:
             raise UserInputError(f"{', '.join(given)} with --again: the clip is made again with the truncation and "
                                  "guard it was made with (start a new job to change them)")
+        if args.steers or args.guidance is not None:
+            raise UserInputError("--again makes the clip with its own steering (from its sidecar); leave out --steer "
+                                 "and --guidance")
         folder = generate.again(args.run_dir, args.again, seconds=args.seconds, int8=True if args.int8 else None,
                                 include_prime=True if args.include_prime else None, **common)
     else:
@@ -99,7 +117,8 @@ def run(args) -> int:
             top_ps=args.top_ps or GENERATE.top_ps, guard=GENERATE.guard if args.guard is None else args.guard,
             seed=args.seed, checkpoint=args.checkpoint,
             batch_size=args.batch_size, prime=args.prime, prime_seconds=args.prime_seconds,
-            prime_start=args.prime_start, include_prime=args.include_prime, shard=args.shard, int8=args.int8, **common,
+            prime_start=args.prime_start, include_prime=args.include_prime, shard=args.shard, int8=args.int8,
+            steers=args.steers, guidance=args.guidance, **common,
         )
     print(f"generate: done in {time.time() - start:.1f} s", file=sys.stderr)
     print(folder)

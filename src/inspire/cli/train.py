@@ -12,7 +12,7 @@ from inspire.cli.flags import as_text, flag
 from inspire.config import PRESETS, ModelConfig, TrainConfig, help_of
 
 # Fields set from the prepared data, not by hand.
-_FROM_DATA = {"levels"}
+_FROM_DATA = {"levels", "labels"}
 
 
 def add(sub, formatter) -> None:
@@ -45,6 +45,8 @@ def add(sub, formatter) -> None:
     p.add_argument("--log-every", type=int, default=10, help="steps between lines in metrics.jsonl")
     p.add_argument("--no-previews", action="store_true", help="do not render preview clips at checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: measured at the start and again while training: fewer on a busy CPU)")
     model_group = p.add_argument_group("model (default: from the preset)")
     train_group = p.add_argument_group("training (default: from the preset)")
     for group, cls in ((model_group, ModelConfig), (train_group, TrainConfig)):
@@ -90,4 +92,5 @@ def run(args) -> int:
         log_every=args.log_every,
         previews=not args.no_previews,
         progress=not args.quiet,
+        threads=args.threads,
     )

@@ -29,7 +29,7 @@ import numpy as np
 
 from inspire import clips
 from inspire.audio import spectral
-from inspire.audio.io import find_audio_files, probe, read_audio
+from inspire.audio.io import AudioStream, find_audio_files, probe, read_span
 from inspire.curate.curate import CURATION_FILE, load_curation
 from inspire.errors import InspireError, UserInputError
 
@@ -157,11 +157,10 @@ def rank_clips(clips_dir: str | os.PathLike, *, sample_rate: int | None = None) 
             skipped.append(f"{f.name}: marked discard")
             continue
         try:
-            x, info = read_audio(f, sample_rate=sample_rate)
+            db = analyse(f, sample_rate=sample_rate, spectra=False).db
         except InspireError as exc:
             skipped.append(f"{f.name}: {exc}")
             continue
-        db = frame_db(x, info.sample_rate if sample_rate is None else sample_rate)
         active = _active(db)
         level = _power_db(db[active]) if active.any() else -120.0
         activity = float(active.mean()) if db.size else 0.0
@@ -208,12 +207,68 @@ def _power_db(db: np.ndarray) -> float:
     return float(10.0 * np.log10(np.mean(10.0 ** (db / 10.0)) + 1e-12)) if db.size else -120.0
 
 
-def _spectra(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectra of ~40 ms frames starting every hop, and their frequencies. (frames, bins), (bins,)"""
+def _fft_sizes(sample_rate: int) -> tuple[int, int]:
+    """(hop, n_fft): ~40 ms frames starting every hop."""
     hop = int(round(HOP_S * sample_rate))
-    n_fft = 1 << int(math.ceil(math.log2(4 * hop)))
-    spec = np.abs(spectral.stft(x, n_fft=n_fft, hop=hop, center=False)) ** 2
-    return spec, np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    return hop, 1 << int(math.ceil(math.log2(4 * hop)))
+
+
+def _power_spectra(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Power spectra of the whole frames of x (center=False); none when x is shorter than one. (frames, bins)"""
+    hop, n_fft = _fft_sizes(sample_rate)
+    if len(x) < n_fft:
+        return np.zeros((0, n_fft // 2 + 1))
+    return np.abs(spectral.stft(x, n_fft=n_fft, hop=hop, center=False)) ** 2
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the arranger needs of a whole clip, a few numbers per hop (a ten-minute clip's is
+    about a megabyte; its spectra would be a gigabyte)."""
+    db: np.ndarray  # (hops,) level of each hop, dBFS (see frame_db)
+    flux: np.ndarray  # (frames,) spectral flux into each ~40 ms frame; frame 0 has 0
+    samples: int  # the clip's length at the analysis rate
+
+
+def analyse(path: str | os.PathLike, *, sample_rate: int | None = None, spectra: bool = True) -> Analysis:
+    """Analyse a clip read block by block (memory does not grow with its length); `spectra=False`
+    measures levels only (flux empty)."""
+    stream = AudioStream(path, sample_rate=sample_rate)
+    return analyse_blocks(stream, stream.sample_rate, spectra=spectra)
+
+
+def analyse_blocks(blocks, sample_rate: int, *, spectra: bool = True) -> Analysis:
+    """`analyse` over any sequence of consecutive blocks of mono audio: per hop and per frame the
+    same numbers the whole clip at once gives (frames are cut from a carried-over buffer)."""
+    hop, n_fft = _fft_sizes(sample_rate)
+    buf = np.zeros(0, dtype=np.float32)
+    dbs: list[np.ndarray] = []
+    fluxes: list[np.ndarray] = []
+    prev = None  # the log spectrum of the last frame so far, for the next frame's flux
+    total = 0
+    for block in blocks:
+        total += len(block)
+        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
+        if spectra:
+            n = (len(buf) - n_fft) // hop + 1 if len(buf) >= n_fft else 0
+        else:
+            n = len(buf) // hop
+        if n <= 0:
+            continue
+        if spectra:
+            logs = np.log(_power_spectra(buf[: (n - 1) * hop + n_fft], sample_rate) + 1e-10)
+            rise = np.maximum(np.diff(logs if prev is None else np.vstack([prev, logs]), axis=0), 0.0).mean(axis=1)
+            fluxes.append(np.concatenate([[0.0], rise]) if prev is None else rise)
+            prev = logs[-1]
+        dbs.append(frame_db(buf[: n * hop], sample_rate))
+        buf = buf[n * hop:]
+    if len(buf) >= hop:
+        dbs.append(frame_db(buf[: len(buf) // hop * hop], sample_rate))
+    elif total < hop:  # shorter than one hop: one level for the whole clip
+        dbs.append(frame_db(buf, sample_rate))
+    if spectra and not fluxes:  # shorter than one frame: one (zero-padded) frame
+        fluxes.append(np.zeros(1))
+    return Analysis(np.concatenate(dbs), np.concatenate(fluxes) if fluxes else np.zeros(0), total)
 
 
 def _band_edges(sample_rate: int) -> np.ndarray:
@@ -231,10 +286,11 @@ def _shape(spec: np.ndarray, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
 def boundary_scores(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """How good a cut each hop is: 1 for a quiet dip or the moment just before an onset, 0 for
     the middle of a held sound. (frames,)"""
-    db = frame_db(x, sample_rate)
-    spec, _ = _spectra(x, sample_rate)
-    logs = np.log(spec + 1e-10)
-    flux = np.concatenate([[0.0], np.maximum(np.diff(logs, axis=0), 0.0).mean(axis=1)])
+    an = analyse_blocks([x], sample_rate)
+    return _boundary(an.db, an.flux)
+
+
+def _boundary(db: np.ndarray, flux: np.ndarray) -> np.ndarray:
     flux = np.pad(flux, (0, max(0, len(db) - len(flux))))[: len(db)]
     med = np.median(flux)
     mad = np.median(np.abs(flux - med)) + 1e-9
@@ -249,29 +305,32 @@ def boundary_scores(x: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def passages_of(clip: Clip, x: np.ndarray, sample_rate: int) -> list[Passage]:
-    """Cut one clip into passages of MIN..MAX_PASSAGE_S at good boundaries, silence trimmed,
-    inside curation's keeper regions when it gave some; a clip with regions marked by a person
-    has those as its passages instead."""
-    db = frame_db(x, sample_rate)
+    """Cut one clip (in memory) into passages of MIN..MAX_PASSAGE_S at good boundaries, silence
+    trimmed, inside curation's keeper regions when it gave some; a clip with regions marked by a
+    person has those as its passages instead."""
+    return _passages(clip, analyse_blocks([x], sample_rate), sample_rate, lambda i, j: x[max(0, i):j])
+
+
+def _passages(clip: Clip, an: Analysis, sample_rate: int, read) -> list[Passage]:
+    """`passages_of` from the clip's analysis; `read(start, stop)` gives the samples of a span
+    (only the passages' own audio is read, for their spectra)."""
+    db = an.db
+    seconds = an.samples / sample_rate
     if clip.regions:
-        spec, freqs = _spectra(x, sample_rate)
-        return [_passage(clip, x, sample_rate, db, spec, freqs, int(round(a / HOP_S)), int(round(b / HOP_S)), a, b)
-                for a, b in _merged(clip.regions, len(x) / sample_rate)]
+        return [_passage(clip, read, sample_rate, db, int(round(a / HOP_S)), int(round(b / HOP_S)), a, b, seconds)
+                for a, b in _merged(clip.regions, seconds)]
     spans = [(0, len(db))]
     if clip.usable:
-        spans = [(int(a / HOP_S), int(b / HOP_S)) for a, b in _merged(clip.usable, len(x) / sample_rate)]
-    score = spec = freqs = None
+        spans = [(int(a / HOP_S), int(b / HOP_S)) for a, b in _merged(clip.usable, seconds)]
+    score = _boundary(db, an.flux)
     out = []
     for lo_h, hi_h in spans:
         active = lo_h + np.flatnonzero(_active(db)[lo_h:hi_h])
         if active.size == 0:
             continue
-        if score is None:
-            score = boundary_scores(x, sample_rate)
-            spec, freqs = _spectra(x, sample_rate)
         cuts = _cuts(score, max(lo_h, int(active[0]) - 3), min(hi_h, int(active[-1]) + 4))
-        out += [_passage(clip, x, sample_rate, db, spec, freqs, a, b, a * HOP_S, b * HOP_S)
-                for a, b in zip(cuts[:-1], cuts[1:])]
+        out += [_passage(clip, read, sample_rate, db, a, b, a * HOP_S, b * HOP_S, seconds)
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     return [p for p in out if p.seconds >= 0.5]
 
 
@@ -292,18 +351,21 @@ def _cuts(score: np.ndarray, first: int, last: int) -> list[int]:
     return cuts
 
 
-def _passage(clip: Clip, x: np.ndarray, sample_rate: int, db: np.ndarray, spec: np.ndarray, freqs: np.ndarray,
-             a: int, b: int, in_s: float, out_s: float) -> Passage:
-    """The passage from in_s to out_s (hops a..b of `db` and `spec`), measured."""
+def _passage(clip: Clip, read, sample_rate: int, db: np.ndarray, a: int, b: int, in_s: float, out_s: float,
+             seconds: float) -> Passage:
+    """The passage from in_s to out_s (hops a..b of `db`), measured; its spectra are those of the
+    whole frames starting in hops a..b-1, from its own audio."""
     edge = int(2.0 / HOP_S)
+    hop, n_fft = _fft_sizes(sample_rate)
     seg_db = db[a:b]
-    seg_spec = spec[a: min(b, len(spec))]
+    seg_spec = _power_spectra(read(a * hop, (b - 1) * hop + n_fft), sample_rate)[: max(0, b - a)]
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     mean_spec = seg_spec.mean(axis=0) if len(seg_spec) else np.zeros(len(freqs))
     centroid = float((mean_spec * freqs).sum() / (mean_spec.sum() + 1e-12))
     return Passage(
         clip=clip,
         in_s=round(in_s, 3),
-        out_s=round(min(out_s, len(x) / sample_rate), 3),
+        out_s=round(min(out_s, seconds), 3),
         level_db=_power_db(seg_db[_active(seg_db)]) if seg_db.size else -120.0,
         head_db=_power_db(seg_db[:edge]),
         tail_db=_power_db(seg_db[-edge:]),
@@ -352,9 +414,9 @@ def plan(clips_dir: str | os.PathLike, *, seconds: float, seed: int = 0, sample_
         rates = Counter(probe(c.path).sample_rate for c in clips)
         sample_rate = max(rates, key=lambda r: (rates[r], r))
     per_clip: list[list[Passage]] = []
-    for clip in clips:
-        x, _ = read_audio(clip.path, sample_rate=sample_rate)
-        ps = passages_of(clip, x, sample_rate)
+    for clip in clips:  # each clip streamed once for its levels and flux; then only its passages are read
+        ps = _passages(clip, analyse(clip.path, sample_rate=sample_rate), sample_rate,
+                       lambda i, j, path=clip.path: read_span(path, i, j, sample_rate=sample_rate))
         ps.sort(key=lambda p: (-(p.activity + 0.01 * p.level_db), p.in_s))
         per_clip.append(ps)
     chosen: list[Passage] = []

@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-
-import tomllib
 
 from inspire.errors import UserInputError
 from inspire.files import write_text
@@ -91,6 +90,9 @@ def read_arrangement(path: str | os.PathLike) -> Arrangement:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read arrangement ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                             f"an arrangement is a TOML file saved as UTF-8") from exc
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -102,9 +104,11 @@ def from_dict(doc: dict, *, base_dir: str = ".", source: str = "<arrangement>", 
     shell = Arrangement(parts=(), source=source, lines=lines)
     for key in doc:
         if key not in _TOP_FIELDS | {"part"}:
-            raise UserInputError(f"{shell.where(None, key)}: unknown field (expected one of: {', '.join(sorted(_TOP_FIELDS | {'part'}))})")
+            expected = ", ".join(sorted(_TOP_FIELDS | {"part"}))
+            raise UserInputError(f"{shell.where(None, key)}: unknown field (expected one of: {expected})")
     if doc.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
-        raise UserInputError(f"{shell.where(None, 'format_version')}: expected {FORMAT_VERSION}, got {doc['format_version']!r}")
+        raise UserInputError(
+            f"{shell.where(None, 'format_version')}: expected {FORMAT_VERSION}, got {doc['format_version']!r}")
     raw_parts = doc.get("part")
     if not isinstance(raw_parts, list) or not raw_parts or not all(isinstance(p, dict) for p in raw_parts):
         raise UserInputError(f"{source}: needs at least one [[part]] table")
@@ -113,11 +117,13 @@ def from_dict(doc: dict, *, base_dir: str = ".", source: str = "<arrangement>", 
         stub = replace(shell, parts=tuple(parts) + (Part(clip=str(raw.get("clip", "?"))),))
         for key in raw:
             if key not in _PART_FIELDS:
-                raise UserInputError(f"{stub.where(i, key)}: unknown field (expected one of: {', '.join(sorted(_PART_FIELDS))})")
+                expected = ", ".join(sorted(_PART_FIELDS))
+                raise UserInputError(f"{stub.where(i, key)}: unknown field (expected one of: {expected})")
         clip = raw.get("clip")
         if not isinstance(clip, str) or not clip.strip():
             raise UserInputError(f"{stub.where(i, 'clip')}: expected a clip id or path (a string), got {clip!r}")
-        num = lambda k, default, **kw: number(raw.get(k, default), stub.where(i, k), **kw)  # noqa: E731
+        num = lambda k, default, *, _raw=raw, _stub=stub, _i=i, **kw: (  # noqa: E731
+            number(_raw.get(k, default), _stub.where(_i, k), **kw))
         part = Part(
             clip=clip,
             in_s=num("in_s", 0.0, low=0.0),
@@ -126,15 +132,18 @@ def from_dict(doc: dict, *, base_dir: str = ".", source: str = "<arrangement>", 
             crossfade_s=num("crossfade_s", 0.0, low=0.0),
         )
         if part.out_s is not None and part.out_s <= part.in_s:
-            raise UserInputError(f"{stub.where(i, 'out_s')}: out_s = {part.out_s} must be after in_s = {part.in_s}")
+            raise UserInputError(
+                f"{stub.where(i, 'out_s')}: out_s = {part.out_s} must be after in_s = {part.in_s}")
         parts.append(part)
     top = lambda k, **kw: number(doc.get(k, getattr(shell, k)), shell.where(None, k), **kw)  # noqa: E731
     sr = doc.get("sample_rate")
     if sr is not None and (not isinstance(sr, int) or isinstance(sr, bool) or not 1000 <= sr <= 384000):
-        raise UserInputError(f"{shell.where(None, 'sample_rate')}: expected a whole number of Hz (1000..384000), got {sr!r}")
+        raise UserInputError(
+            f"{shell.where(None, 'sample_rate')}: expected a whole number of Hz (1000..384000), got {sr!r}")
     nr = doc.get("noise_reduction", "mix")
     if nr not in NOISE_MODES:
-        raise UserInputError(f"{shell.where(None, 'noise_reduction')}: expected one of {', '.join(NOISE_MODES)}, got {nr!r}")
+        raise UserInputError(
+            f"{shell.where(None, 'noise_reduction')}: expected one of {', '.join(NOISE_MODES)}, got {nr!r}")
     clips_dir = doc.get("clips_dir")
     if clips_dir is not None and not isinstance(clips_dir, str):
         raise UserInputError(f"{shell.where(None, 'clips_dir')}: expected a folder path (a string), got {clips_dir!r}")

@@ -34,7 +34,7 @@ from inspire.compose.arrangement import (
     read_arrangement,
     write_arrangement,
 )
-from inspire.compose.master import Rendered, render
+from inspire.compose.master import Rendered, clip_paths, render
 from inspire.curate.curate import load_curation
 from inspire.errors import InspireError, UserInputError
 from inspire.files import write_json, write_text
@@ -47,14 +47,72 @@ OUT_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
 
 def _check_out(out: Path, *, force: bool, stems_dir: Path | None) -> None:
+    """What can be refused before any reading or rendering: the names given, as names."""
     if out.suffix.lower() not in OUT_EXTENSIONS:
         raise UserInputError(f"--out {out}: unsupported extension (use one of {', '.join(OUT_EXTENSIONS)})")
+    _under_folders(out, "--out")
+    if out.is_dir():
+        raise UserInputError(f"--out {out}: is a folder")
     if out.exists() and not force:
         raise UserInputError(f"--out {out}: already exists (use --force to overwrite)")
-    if out.exists() and out.is_dir():
-        raise UserInputError(f"--out {out}: is a folder")
-    if stems_dir is not None and stems_dir.is_dir() and any(stems_dir.iterdir()) and not force:
-        raise UserInputError(f"--stems {stems_dir}: folder is not empty (use --force to overwrite its stems)")
+    if stems_dir is not None:
+        _under_folders(stems_dir, "--stems")
+        if stems_dir.exists() and not stems_dir.is_dir():
+            raise UserInputError(f"--stems {stems_dir}: is a file, not a folder")
+        if stems_dir.is_dir() and any(stems_dir.iterdir()) and not force:
+            raise UserInputError(f"--stems {stems_dir}: folder is not empty (use --force to overwrite its stems)")
+
+
+def _under_folders(path: Path, flag: str) -> None:
+    """Refuse a path whose nearest existing ancestor is a file (it could never be made)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserInputError(f"{flag} {path}: {parent} is a file, not a folder")
+            return
+
+
+def _check_sources(written: dict[Path, str], sources: list[tuple[Path, str]]) -> None:
+    """Refuse to write over the piece's own inputs (a clip, its sidecar, the arrangement), even
+    with --force: `written` maps each file to be written to its flag, `sources` names each input.
+    A clip's sidecar counts even before it exists (OUT.json there would make the clip a piece)."""
+    def keys(p: Path) -> set:
+        try:
+            st = p.stat()
+            found = {(st.st_dev, st.st_ino)}
+        except OSError:
+            found = set()
+        return found | {p.resolve()}
+
+    taken = {k: what for p, what in sources for k in keys(p)}
+    for p, flag in written.items():
+        what = next((taken[k] for k in keys(p) if k in taken), None)
+        if what is not None:
+            raise UserInputError(f"{flag}: would write {p}, {what} (not even with --force); "
+                                 f"choose another name")
+
+
+def _sources(arr_paths: list[Path], arrangement_path: Path | None) -> list[tuple[Path, str]]:
+    out = [(arrangement_path, "the arrangement being rendered")] if arrangement_path is not None else []
+    for i, p in enumerate(arr_paths):
+        out.append((p, f"the clip of part {i + 1} of the piece"))
+        out.append((clips.sidecar_path(p), f"the sidecar of {p.name}, the clip of part {i + 1}"))
+    return out
+
+
+def _written(out: Path, stems_dir: Path | None, paths: list[Path], *, auto: bool) -> dict[Path, str]:
+    files = {out: f"--out {out}"}
+    for ext in (".json", ".labels.txt") + ((".toml",) if auto else ()):
+        files[out.with_suffix(ext)] = f"--out {out}"
+    if stems_dir is not None:
+        for i, p in enumerate(paths):
+            files[_stem_path(stems_dir, i, p, out)] = f"--stems {stems_dir}"
+    return files
+
+
+def _stem_path(stems_dir: Path, i: int, clip_path: Path, out: Path) -> Path:
+    stem_ext = out.suffix.lower() if out.suffix.lower() in (".wav", ".flac", ".aiff", ".aif") else ".wav"
+    return stems_dir / f"{i + 1:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', clip_path.stem)}{stem_ext}"
 
 
 def _relpath(p: Path, start: Path) -> str:
@@ -71,8 +129,7 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
     write_audio(out, r.mix, sr)
     curations: dict[Path, dict | None] = {}
     labels, parts = [], []
-    stem_ext = out.suffix.lower() if out.suffix.lower() in (".wav", ".flac", ".aiff", ".aif") else ".wav"
-    for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths)):
+    for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths, strict=True)):
         cid = path.stem
         label = f"{i + 1}: {cid} [{part.in_s:.3f}-{(part.out_s if part.out_s is not None else part.in_s + n / sr):.3f}]"
         labels.append(f"{start / sr:.6f}\t{(start + n) / sr:.6f}\t{label}")
@@ -81,7 +138,7 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
         record = _curation_record(curations[path.parent], path)
         stem = None
         if stems_dir is not None and r.stems is not None:
-            stem = stems_dir / f"{i + 1:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', cid)}{stem_ext}"
+            stem = _stem_path(stems_dir, i, path, out)
             full = np.zeros(len(r.mix), dtype=np.float32)
             full[start: start + n] = r.stems[i]
             write_audio(stem, full, sr, subtype="PCM_24")
@@ -184,6 +241,8 @@ def render_arrangement(arrangement_path: str | os.PathLike, *, out: str | os.Pat
     stems = Path(stems_dir) if stems_dir is not None else None
     _check_out(out, force=force, stems_dir=stems)
     arr = _overridden(read_arrangement(arrangement_path), noise_reduction, lufs, true_peak)
+    paths = clip_paths(arr)
+    _check_sources(_written(out, stems, paths, auto=False), _sources(paths, Path(arrangement_path)))
     _say(f"rendering {len(arr.parts)} parts from {arrangement_path}")
     r = render(arr, with_stems=stems is not None)
     for w in r.warnings:
@@ -200,12 +259,15 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
     out = Path(out)
     stems = Path(stems_dir) if stems_dir is not None else None
     _check_out(out, force=force, stems_dir=stems)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not (math.isfinite(minutes) and minutes > 0):
+    if (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+            or not (math.isfinite(minutes) and minutes > 0)):
         raise UserInputError(f"--minutes must be a positive number, got {minutes!r}")
     _say(f"arranging {float(minutes):g} min from {clips_dir}")
     pl = plan(clips_dir, seconds=float(minutes) * 60.0, seed=seed)
     for w in pl.warnings:
         _say(f"warning: {w}")
+    paths = [p.clip.path for p in pl.parts]
+    _check_sources(_written(out, stems, paths, auto=True), _sources(paths, None))
     toml_path = out.with_suffix(".toml")
     clips_rel = _relpath(Path(clips_dir), out.parent)
     parts, notes = [], []
@@ -216,14 +278,16 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
         notes.append(f"rank {p.clip.rank}, score {p.clip.score:g}")
     arr = Arrangement(parts=tuple(parts), sample_rate=pl.sample_rate, clips_dir=clips_rel,
                       fade_in_s=round(min(0.5, 0.25 * (parts[0].out_s - parts[0].in_s - parts[0].crossfade_s)), 3),
-                      fade_out_s=round(min(3.0, 0.4 * (parts[-1].out_s - parts[-1].in_s - (parts[-2].crossfade_s if len(parts) > 1 else 0))), 3),
+                      fade_out_s=round(min(3.0, 0.4 * (parts[-1].out_s - parts[-1].in_s
+                                                       - (parts[-2].crossfade_s if len(parts) > 1 else 0))), 3),
                       base_dir=str(out.parent), source=str(toml_path))
     arr = _overridden(arr, noise_reduction, lufs, true_peak)
     r = render(arr, with_stems=stems is not None)
     r.warnings[:0] = list(pl.warnings)
     for w in r.warnings[len(pl.warnings):]:
         _say(f"warning: {w}")
-    header = (f"inspire arrangement, made by `inspire compose --auto {clips_dir} --minutes {float(minutes):g} --seed {seed}`.\n"
+    header = (f"inspire arrangement, made by "
+              f"`inspire compose --auto {clips_dir} --minutes {float(minutes):g} --seed {seed}`.\n"
               f"Edit it and render again: inspire compose {toml_path.name} --out {out.name} --force\n"
               "Fields: clip (id in clips_dir, or a path), in_s/out_s (seconds in the clip), gain_db,\n"
               "crossfade_s (equal-power overlap into the next part). Paths are relative to this file.")

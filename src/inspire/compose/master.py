@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inspire.audio.io import AUDIO_EXTENSIONS, probe, read_audio
+from inspire.audio.io import probe, read_span
 from inspire.compose.arrangement import Arrangement
 from inspire.errors import UserInputError
+from inspire.files import AUDIO_EXTENSIONS
 
 EDGE_FADE_S = 0.004  # every butt join and the piece's ends fade at least this long
 LIMITER_MARGIN_DB = 0.2  # the limiter aims this far under the ceiling
@@ -54,25 +55,23 @@ def _ramp(n: int) -> np.ndarray:
 
 def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     """Render an arrangement to a finished, loudness-normalised mono piece (in memory)."""
-    paths = [_resolve_clip(arr, i) for i in range(len(arr.parts))]
+    paths = clip_paths(arr)
     sr = arr.sample_rate or probe(paths[0]).sample_rate
-    audio: dict[Path, np.ndarray] = {}
-    for p in paths:
-        if p not in audio:
-            audio[p] = read_audio(p, sample_rate=sr)[0]
-    spans = []
-    for i, (part, p) in enumerate(zip(arr.parts, paths)):
+    raw: list[np.ndarray] = []  # each part's own stretch of its clip: nothing else is read
+    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
         native = probe(p).seconds
         if part.in_s >= native:
-            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end ({native:.3f} s)")
+            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end "
+                                 f"({native:.3f} s)")
         if part.out_s is not None and part.out_s > native + 1e-3:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end ({native:.3f} s)")
+            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end "
+                                 f"({native:.3f} s)")
         i0 = int(round(part.in_s * sr))
-        i1 = min(len(audio[p]), int(round((part.out_s if part.out_s is not None else native) * sr)))
-        if i1 - i0 < 1:
+        x = read_span(p, i0, int(round((part.out_s if part.out_s is not None else native) * sr)), sample_rate=sr)
+        if len(x) < 1:
             raise UserInputError(f"{arr.where(i, 'out_s')}: the part is shorter than one sample")
-        spans.append((i0, i1))
-    lengths = [b - a for a, b in spans]
+        raw.append(x)
+    lengths = [len(x) for x in raw]
     xf = [int(round(p.crossfade_s * sr)) for p in arr.parts]
     edge = int(round(EDGE_FADE_S * sr))
     for i, n in enumerate(lengths):
@@ -86,9 +85,11 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     fade_in = max(int(round(arr.fade_in_s * sr)), min(edge, lengths[0] // 4))
     fade_out = max(int(round(arr.fade_out_s * sr)), min(edge, lengths[-1] // 4))
     if fade_in > lengths[0] - xf[0]:
-        raise UserInputError(f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
+        raise UserInputError(
+            f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
     if fade_out > lengths[-1] - (xf[-2] if len(xf) > 1 else 0) - (fade_in if len(lengths) == 1 else 0):
-        raise UserInputError(f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
+        raise UserInputError(
+            f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
 
     starts = [0]
     for i in range(1, len(lengths)):
@@ -113,26 +114,32 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
 
     envs = [envelope(i) for i in range(len(lengths))]
 
-    def segments(denoise: bool) -> list[np.ndarray]:
-        src = {p: reduce_noise(x, sr) for p, x in audio.items()} if denoise else audio
-        return [src[p][a:b].astype(np.float64) * (10.0 ** (part.gain_db / 20.0)) * env
-                for p, (a, b), part, env in zip(paths, spans, arr.parts, envs)]
+    def segments(denoise: bool) -> list[np.ndarray]:  # denoise: each part gated on its own
+        return [(reduce_noise(x, sr) if denoise else x).astype(np.float64) * (10.0 ** (part.gain_db / 20.0)) * env
+                for x, part, env in zip(raw, arr.parts, envs, strict=True)]
 
     segs = segments(arr.noise_reduction == "parts")
     mix = np.zeros(total, dtype=np.float64)
-    for s, seg in zip(starts, segs):
+    for s, seg in zip(starts, segs, strict=True):
         mix[s: s + len(seg)] += seg
     if arr.noise_reduction == "mix":
         body = mix[fade_in: total - fade_out] if total - fade_out - fade_in > sr else mix
         mix = reduce_noise(mix, sr, profile_from=body).astype(np.float64)
     warnings: list[str] = []
-    finished, gain, limiter, loud = normalize_loudness(mix, sr, lufs=arr.lufs, true_peak=arr.true_peak, warnings=warnings)
+    finished, gain, limiter, loud = normalize_loudness(mix, sr, lufs=arr.lufs, true_peak=arr.true_peak,
+                                                       warnings=warnings)
     stems = None
     if with_stems:
         if arr.noise_reduction == "mix":
             segs = segments(True)  # the mix's gate cannot be split; each stem is gated on its own
-        stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32) for s, seg in zip(starts, segs)]
+        stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32)
+                 for s, seg in zip(starts, segs, strict=True)]
     return Rendered(finished.astype(np.float32), sr, starts, lengths, paths, loud, warnings, stems)
+
+
+def clip_paths(arr: Arrangement) -> list[Path]:
+    """Each part's clip file (UserInputError naming the part when one is missing or ambiguous)."""
+    return [_resolve_clip(arr, i) for i in range(len(arr.parts))]
 
 
 def _resolve_clip(arr: Arrangement, i: int) -> Path:
@@ -144,8 +151,8 @@ def _resolve_clip(arr: Arrangement, i: int) -> Path:
             raise UserInputError(f"{arr.where(i, 'clip')}: no such clip file {p}")
         return p
     folder = Path(os.path.normpath(base / arr.clips_dir)) if arr.clips_dir else base
-    found = sorted(f for f in folder.glob(f"{glob_escape(clip)}.*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS) \
-        if folder.is_dir() else []
+    found = sorted(f for f in folder.glob(f"{glob_escape(clip)}.*")
+                   if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
     if not found:
         raise UserInputError(f"{arr.where(i, 'clip')}: no clip {clip!r} in {folder}")
     if len(found) > 1:

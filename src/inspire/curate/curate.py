@@ -26,6 +26,7 @@ from pathlib import Path
 from inspire import clips
 from inspire.errors import AudioReadError, InspireError, UserInputError
 from inspire.files import read_json, write_json, write_text
+from inspire.progress import Progress
 from inspire.timefmt import clock
 
 FORMAT_VERSION = 1
@@ -245,20 +246,8 @@ def _safe(rel: str) -> str:
     return rel.replace("/", "__")
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _bar(total: int, progress: bool):
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="curating", unit="clip", file=sys.stderr)
+def _bar(total: int, progress: bool) -> Progress:
+    return Progress(total=total, desc="curating", unit="clip", enabled=progress)
 
 
 # --- lineage of one clip -------------------------------------------------------------------

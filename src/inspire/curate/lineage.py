@@ -69,7 +69,8 @@ class SearchSettings:
     edge_agreement: float = 0.2  # at a passage's ends, frames agreeing this much still count
     max_dip_s: float = 0.25  # shorter dips below min_agreement do not end a passage
     min_seconds: float = 1.5  # shortest passage reported
-    min_similarity: float = 0.35  # mean correlation over the passage (unrelated: ~0-0.1; mu-law copy of mu-law data: ~0.5)
+    # mean correlation over the passage (unrelated: ~0-0.1; mu-law copy of mu-law data: ~0.5)
+    min_similarity: float = 0.35
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,8 @@ def run_index(run_dir: str | os.PathLike, *, progress: bool = False) -> Index:
 # --- search --------------------------------------------------------------------------------
 
 
-def search(index: Index, x: np.ndarray, sample_rate: int, *, settings: SearchSettings = SearchSettings()) -> list[Match]:
+def search(index: Index, x: np.ndarray, sample_rate: int, *,
+           settings: SearchSettings = SearchSettings()) -> list[Match]:
     """Passages of `x` that are near-copies of indexed tracks, sorted by clip time.
 
     Landmark hits propose (offset, track, stretch); the frame descriptors then confirm each

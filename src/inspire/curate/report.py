@@ -94,12 +94,14 @@ def _clip_html(clips_dir: Path, c: dict, temperature: dict | None, colour: dict)
             + _lineage_bar(lineage["matches"], duration, colour)
         )
     reasons = "".join(f"<li>{e(r)}</li>" for r in c["reasons"]) or "<li class='ok'>no faults found</li>"
+    spec_html = (f'<img class="spec" src="{e(picture)}" alt="spectrogram of {e(c["id"])}">' if has_picture
+                 else '<div class="spec none">no picture</div>')
     return f"""<div class="clip {e(c['verdict'])}">
   <div class="head"><b>#{c['rank']}</b> <span class="verdict">{e(c['verdict'])}</span>
     <span class="name">{e(c['id'])}</span> <span class="score" title="score (0-1)">{c['score']:.3f}</span></div>
   <div class="body">
     <div class="media">
-      {f'<img class="spec" src="{e(picture)}" alt="spectrogram of {e(c["id"])}">' if has_picture else '<div class="spec none">no picture</div>'}
+      {spec_html}
       {lineage_html}
       <audio controls preload="none" src="{e(c['file'])}"></audio>
     </div>
@@ -135,7 +137,7 @@ def _temperature_svg(temp: dict, duration: float, *, w: int = 240, h: int = 60) 
     values = [float(v) for v in temp["values"]]
     span = max(duration, times[-1] if times else 0.0, 1e-9)
     top = max(max(values), 1e-9) * 1.1
-    pts = " ".join(f"{w * t / span:.1f},{h - h * v / top:.1f}" for t, v in zip(times, values))
+    pts = " ".join(f"{w * t / span:.1f},{h - h * v / top:.1f}" for t, v in zip(times, values, strict=True))
     spec = html.escape(str(temp.get("spec", "")))
     return (
         f'<div class="lab">temperature {spec} ({min(values):.2f}-{max(values):.2f})</div>'
@@ -149,10 +151,13 @@ _PAGE = """<!doctype html>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }}
 h1 {{ font-size: 1.4em; margin: 0 0 .2em; }}
-.key {{ margin-right: 1em; white-space: nowrap; }} .key i {{ display: inline-block; width: 1em; height: 1em; margin-right: .3em; vertical-align: -2px; }}
-.clip {{ background: #fff; border: 1px solid #ddd; border-left: 6px solid #2ca02c; margin: .6em 0; padding: .5em .8em; }}
+.key {{ margin-right: 1em; white-space: nowrap; }}
+.key i {{ display: inline-block; width: 1em; height: 1em; margin-right: .3em; vertical-align: -2px; }}
+.clip {{ background: #fff; border: 1px solid #ddd; border-left: 6px solid #2ca02c; margin: .6em 0;
+  padding: .5em .8em; }}
 .clip.discard {{ border-left-color: #bbb; opacity: .8; }}
-.head .verdict {{ text-transform: uppercase; font-size: .8em; padding: 0 .4em; background: #2ca02c; color: #fff; border-radius: 3px; }}
+.head .verdict {{ text-transform: uppercase; font-size: .8em; padding: 0 .4em; background: #2ca02c; color: #fff;
+  border-radius: 3px; }}
 .discard .head .verdict {{ background: #999; }}
 .name {{ font-family: monospace; }} .score {{ float: right; font-weight: bold; }}
 .body {{ display: flex; gap: 1.2em; margin-top: .4em; }}

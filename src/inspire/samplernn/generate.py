@@ -37,8 +37,8 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,25 +47,31 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 import torch
-from tqdm import tqdm
 
 from inspire import __version__, clips
 from inspire import schedule as temp
 from inspire.audio.dataset import PrepareSettings, condition, load_prepared
 from inspire.audio.io import read_audio, sha256_of
-from inspire.audio.quantize import dequantize
+from inspire.audio.quantize import dequantize, silence_level
 from inspire.config import GENERATE
 from inspire.errors import CheckpointError, DatasetError, DiskFullError, InspireError, UserInputError
 from inspire.files import atomic_path
+from inspire.locks import job_lock
+from inspire.progress import Progress
 from inspire.samplernn import checkpoint as ckpt_mod
+from inspire.samplernn import graph, sample
 from inspire.samplernn import guard as collapse_guard
-from inspire.samplernn import sample
 from inspire.samplernn.device import pick_device
+from inspire.samplernn.engine import Engine, Layout, Uniforms, numba_available
 from inspire.samplernn.guard import GuardConfig, check_replay
 from inspire.samplernn.model import SampleRNN
 from inspire.samplernn.sample import FastStepper
+from inspire.samplernn.threads import candidates, fastest
 
 BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
+# Streams at once up to which the compiled engine (inspire.samplernn.engine) beats the torch
+# stepper on a CPU, per precision (measured in bench/bench_engine.py); larger batches use torch.
+ENGINE_MAX_BATCH = {"fp32": 8, "int8": 2}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,9 +79,11 @@ BLOCK_SAMPLES = 16000  # samples per stream generated between writes to disk
 
 
 def clip_id(checkpoint_sha256: str, seed: int, spec: str, index: int, prime_key: list | None = None,
-            controls: list | None = None) -> str:
-    """Deterministic id of a clip: its index (for sorting) and a hash of what makes it."""
+            steer_key: list | None = None, controls: list | None = None) -> str:
+    """Deterministic id of a clip: its index (for sorting) and a hash of what makes it. (A clip
+    made without steering, truncation or the guard has the id it had before they existed.)"""
     key = [checkpoint_sha256, int(seed), str(spec), int(index)] + ([prime_key] if prime_key is not None else [])
+    key += [["steer", *steer_key]] if steer_key is not None else []
     key += controls or []
     digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
     return f"{index:04d}-{digest[:8]}"
@@ -115,11 +123,18 @@ class ClipPlan:
     stream_seed: int  # the seed of this clip's random stream
     schedule: temp.Schedule
     prime: dict | None  # {"source", "start_s", "seconds", ...}: the exact stretch, or None
+    steer: temp.Steer | None = None  # the steering curve, its labels checked against the model's
+    guidance: float | None = None  # the guidance weight (None: no guidance)
     min_p: temp.Schedule | None = None  # truncation curves; None: off
     top_p: temp.Schedule | None = None
     guard: GuardConfig | None = None  # None: no guard
     replay: list | None = None  # recorded guard interventions to apply (--again)
     replay_until: int = 0  # ...over this many samples (the recorded clip's length)
+
+    @property
+    def steer_key(self) -> list | None:
+        """The part of the clip's id that says how it was steered (None when unsteered)."""
+        return None if self.steer is None else [self.steer.spec, self.guidance]
 
     def controls_key(self) -> list:
         """What the truncation and guard add to the clip's id (nothing when off, so plain clips
@@ -144,6 +159,8 @@ class _Context:
     stepper: FastStepper  # built once per job
     normalize: str = "peak"  # how the run's data was level-normalised (see inspire.audio.dataset.condition)
     prime_cache: dict = field(default_factory=dict)
+    engine: str = "auto"  # "auto": the compiled engine for small CPU batches; or a recorded name ("numba-fp32"...)
+    layouts: dict = field(default_factory=dict)  # precision -> inspire.samplernn.engine.Layout, built once per job
 
     @property
     def settings(self) -> PrepareSettings:
@@ -263,6 +280,52 @@ def _prime_key(request: dict | None) -> list | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Steering
+
+
+def _steering(ctx: _Context, specs: list[str] | tuple[str, ...] | None,
+              guidance: float | None) -> list[temp.Steer | None]:
+    """The job's steering curves, checked against the model's labels ([None]: unsteered)."""
+    from inspire.samplernn.sample import MAX_GUIDANCE
+
+    if guidance is not None and not (math.isfinite(guidance) and 0.0 <= guidance <= MAX_GUIDANCE):
+        raise UserInputError(f"--guidance must be between 0 and {MAX_GUIDANCE:g} (1 = plain steering), got {guidance}")
+    if not specs:
+        if guidance is not None:
+            raise UserInputError("--guidance needs --steer (it pushes each clip towards its steering labels)")
+        return [None]
+    steers = temp.parse_steers(list(specs))
+    names = ctx.model.cfg.labels
+    if not names:
+        raise UserInputError(
+            f"--steer: {ctx.ckpt_path} was trained without labels; train with --label-by track "
+            "(or folder, or a CSV of sections) to steer"
+        )
+    return [s.bind(names) for s in steers]
+
+
+def _labels_fn(ctx: _Context, batch: list[ClipPlan], n_samples: int):
+    """The batch's label weights at given sample positions (sample.Labels), or None when no clip
+    is steered (a labelled model then plays "no label")."""
+    if all(p.steer is None for p in batch):
+        return None
+    import numpy as np
+    import torch
+
+    names, rows_n, sr = ctx.model.cfg.labels, ctx.model.cfg.label_rows, ctx.sample_rate
+    last_s = (n_samples - 1) / sr
+    none = temp.parse_steer(temp.STEER_NONE)
+    curves = [(p.steer or none, (p.steer or none).rows(names)) for p in batch]
+
+    def labels(positions):
+        t = positions.cpu().numpy() / sr
+        w = np.stack([s.weights(t, last_s, r, rows_n) for s, r in curves])  # (B, m, rows)
+        return torch.from_numpy(w).to(ctx.device)
+
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------
 # Public API
 
 
@@ -290,12 +353,18 @@ def run_job(
     force: bool = False,
     int8: bool = False,
     threads: int | None = None,
+    steers: list[str] | tuple[str, ...] | None = None,
+    guidance: float | None = None,
 ) -> Path:
     """Generate `n` clips of `seconds` from RUN_DIR's checkpoint into a folder; return it.
 
     Resumes: clips already finished in the folder are skipped. `temperatures`, `min_ps`, `top_ps`:
-    schedule specs (see inspire.schedule); the clips take every combination in turn. `guard`:
-    True (default settings) or a GuardConfig to watch for collapse into noise and redraw.
+    schedule specs (see inspire.schedule). `steers` (a model trained with labels): steering specs
+    (inspire.schedule.parse_steer). The clips take every combination in turn, the temperature
+    varying fastest, then min-p, top-p and steering: clip i takes temperature i % T, min-p
+    (i // T) % M, and so on. `guidance`: a weight in [0, 10] mixing steered and unsteered
+    predictions (about twice the compute). `guard`: True (default settings) or a GuardConfig to
+    watch for collapse into noise and redraw (not with steering).
     `prime`: an audio file or "corpus".
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
@@ -311,6 +380,11 @@ def run_job(
     shard_i, shard_n = parse_shard(shard)
     prime_req = _prime_request(prime, prime_seconds, prime_start)
     ctx = _load(run_dir, ckpt_mod.resolve(run_dir, str(checkpoint)), device, int8=int8)
+    steering = _steering(ctx, steers, guidance)
+    steered = steering != [None]
+    if steered and guard_cfg is not None:
+        raise UserInputError("--guard cannot watch steered clips (their labels follow one clock for the whole batch, "
+                             "a redrawn stream its own); leave out --guard or --steer")
 
     job = {
         "n": n,
@@ -323,22 +397,29 @@ def run_job(
         "include_prime": bool(include_prime),
         "int8": bool(int8),
     }
+    if steered:
+        job.update(steers=[s.spec for s in steering], guidance=guidance)
     if out is None:
         key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
         key += ["int8"] if int8 else []
+        key += [["steer", job["steers"], guidance]] if steered else []
         key += [[k, job[k]] for k in ("min_p", "top_p", "guard") if k in job]
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
+    _check_length(float(seconds), ctx.sample_rate)
+    _check_disk(Path(out), n=len(range(shard_i, n, shard_n)), seconds=float(seconds), sample_rate=ctx.sample_rate)
     plans = []
-    sweep = temp.sweep(schedules, *truncation)
+    sweep = temp.sweep(schedules, *truncation, steering)
     for i in range(shard_i, n, shard_n):
-        s, min_p, top_p = temp.for_clip(sweep, i)
-        plan = ClipPlan(i, "", int(seed), stream_seed(seed, i), s, prime_req, min_p, top_p, guard_cfg)
-        cid = clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), plan.controls_key())
+        s, min_p, top_p, st = temp.for_clip(sweep, i)
+        plan = ClipPlan(i, "", int(seed), stream_seed(seed, i), s, prime_req, st, guidance if st is not None else None,
+                        min_p=min_p, top_p=top_p, guard=guard_cfg)
+        cid = clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), plan.steer_key, plan.controls_key())
         plans.append(replace(plan, id=cid))
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
-                    batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
+                    batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads,
+                    lock=f"shard-{shard_i}-of-{shard_n}")
 
 
 def again(
@@ -372,7 +453,13 @@ def again(
     _check_job(n=1, seconds=seconds, batch_size=None)
     if int8 is None:
         int8 = rec.int8
+    if isinstance(rec.extra.get("performance"), dict):  # a take recorded by `inspire play`
+        from inspire.samplernn import play
+
+        return play.again_take(run_dir, side_path, rec, seconds=None if seconds == float(rec.seconds) else seconds,
+                               out=out, force=force)
     ctx = _load(run_dir, _find_checkpoint(run_dir, rec.checkpoint), device, int8=int8)
+    ctx.engine = str(rec.extra.get("engine") or "torch")  # clips from before the engine: the torch stepper
     prime = rec.prime
     if include_prime is None:
         include_prime = bool(prime and prime.get("included"))
@@ -383,14 +470,20 @@ def again(
             raise UserInputError(f"{side_path}: its prime file {path} is no longer there")
         if prime_req.get("sha256") and sha256_of(path) != prime_req["sha256"]:
             raise UserInputError(f"{side_path}: its prime file {path} has changed since; the clip cannot be made again")
+    steer_spec = (rec.steer or {}).get("spec")
+    guidance = (rec.steer or {}).get("guidance")
+    steer = _steering(ctx, [steer_spec] if steer_spec else None, guidance)[0]
     min_p, top_p, guard_cfg, replay = _recorded_controls(rec, side_path)
     plan = ClipPlan(index, rec.id, seed, stream_seed(seed, index) if rec.stream_seed is None else rec.stream_seed,
-                    temp.parse(spec), prime_req, min_p, top_p, guard_cfg, replay, rec.samples or 0)
+                    temp.parse(spec), prime_req, steer, guidance, min_p=min_p, top_p=top_p, guard=guard_cfg,
+                    replay=replay, replay_until=rec.samples or 0)
     if out is None:
         out = run_dir / "clips" / f"again-{rec.id}-{seconds:g}s"
     job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec],
            **_job_controls([[min_p], [top_p]], guard_cfg), "seed": seed,
            "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
+    if steer is not None:
+        job.update(steers=[steer.spec], guidance=guidance)
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
                     batch_size=1, progress=progress, plot=plot, force=force, threads=threads)
 
@@ -479,11 +572,27 @@ def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
 
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
-             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None) -> Path:
+             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None,
+             lock: str = "") -> Path:
+    _check_length(seconds, ctx.sample_rate)
     out.mkdir(parents=True, exist_ok=True)
+    with job_lock(out, "generated into", name=lock):
+        return _execute_locked(ctx, plans, out, job=job, seconds=seconds, include_prime=include_prime,
+                               batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads)
+
+
+def _execute_locked(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float,
+                    include_prime: bool, batch_size: int | None, progress: bool, plot: bool, force: bool,
+                    threads: int | None) -> Path:
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
     n_samples = max(1, round(seconds * ctx.sample_rate))
+    gone = {} if force else clips.moved(out)
+    if gone and any(p.id in gone for p in plans):
+        away = [p for p in plans if p.id in gone]
+        plans = [p for p in plans if p.id not in gone]
+        print(f"generate: {len(away)} clip(s) of this job were curated away (e.g. to {Path(gone[away[0].id]).parent}); "
+              "not making them again (--force does)", file=sys.stderr)
     pending = []
     for plan in plans:
         (out / f".{plan.id}.partial.wav").unlink(missing_ok=True)  # left by a killed run of ours
@@ -499,15 +608,20 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
     have = len(plans) - len(pending)  # clips in the folder, shown beside the bar of audio seconds
     bar = _progress(len(pending) * seconds, enabled=progress)
     try:
-        for b in range(n_batches):
+        queue = [pending[b * size : (b + 1) * size] for b in range(n_batches)]
+        while queue:
             if bar is not None:
-                bar.set_postfix_str(f"clips {have}/{len(plans)}", refresh=False)
-            batch = pending[b * size : (b + 1) * size]
-            _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
+                bar.set_postfix(f"clips {have}/{len(plans)}")
+            batch = queue.pop(0)
+            try:
+                _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
+            except torch.OutOfMemoryError:
+                queue[:0] = _halve_after_oom(ctx, batch)  # each clip has its own random stream: same clips
+                continue
             clips.rebuild_manifest(out, header)
             have += len(batch)
         if bar is not None:
-            bar.set_postfix_str(f"clips {have}/{len(plans)}")
+            bar.set_postfix(f"clips {have}/{len(plans)}")
     finally:
         if bar is not None:
             bar.close()
@@ -519,12 +633,46 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
     return out
 
 
+def _check_length(seconds: float, sample_rate: int) -> None:
+    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
+    if seconds * sample_rate > wav_max:
+        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // sample_rate} s "
+                             f"at {sample_rate} Hz, 4 GB of 16-bit audio)")
+
+
+def _check_disk(out: Path, *, n: int, seconds: float, sample_rate: int) -> None:
+    """Refuse a job whose clips cannot fit on the disk (before planning them: `-n 1e11` must not
+    fill memory with plans first)."""
+    need = n * (round(seconds * sample_rate) * 2 + 2048)  # 16-bit audio + a sidecar's worth
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise UserInputError(f"{n:,} clip(s) of {seconds:g} s need about {need / 1e9:,.1f} GB; {folder} has "
+                             f"{free / 1e9:,.1f} GB free: ask for fewer or shorter clips, or another --out")
+
+
+def _halve_after_oom(ctx: _Context, batch: list[ClipPlan]) -> list[list[ClipPlan]]:
+    """The batch that ran out of device memory, as two halves to run instead (its partial files
+    were already removed). A clip's samples do not depend on its batch, so nothing changes."""
+    if len(batch) == 1:
+        raise InspireError(f"out of {ctx.device.type.upper()} memory generating even one stream; "
+                           "use a smaller model or another device (--device cpu)")
+    half = len(batch) // 2
+    if ctx.device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"generate: out of {ctx.device.type.upper()} memory at batch size {len(batch)}; going on with "
+          f"{half} (--batch-size {half} avoids the retry)", file=sys.stderr)
+    return [batch[:half], batch[half:]]
+
+
 def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     """Set torch's CPU threads for the job; return the previous count (to restore) or None.
 
-    None = measure: a few steps with one thread and with all, keep the faster. On a CPU shared
-    with other processes, several OpenMP threads per step can be many times slower than one
-    (a thread descheduled at every barrier), while on an idle machine they are faster.
+    None = measure (threads.fastest): a few steps at each candidate count, keep the fastest. On a
+    CPU shared with other processes, several OpenMP threads per step can be many times slower than
+    one (a thread descheduled at every barrier), while on an idle machine they are faster.
     """
     before = torch.get_num_threads()
     if ctx.device.type != "cpu":
@@ -534,50 +682,63 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
         return before
     if before <= 1:
         return None
-    lb = ctx.model.lookback
-    n = max(2 * lb, 64)
-    timings = {}
-    for candidate in (before, 1, before):  # the first run also warms caches for the others
-        torch.set_num_threads(candidate)
-        start = time.perf_counter()
+    n = max(2 * ctx.model.lookback, 64)
+
+    def work() -> None:
         for _ in sample.stream(ctx.model, n_samples=n, temperature=torch.ones(batch, device=ctx.device),
                                seeds=list(range(batch)), stepper=ctx.stepper, block=n):
             pass
-        timings[candidate] = time.perf_counter() - start
-    best = min(timings, key=timings.get)
-    torch.set_num_threads(best)
+
+    fastest(work, candidates(before))
     return before
 
 
-def _progress(audio_seconds: float, *, enabled: bool) -> tqdm | None:
+def _progress(audio_seconds: float, *, enabled: bool) -> Progress | None:
+    """A bar on a terminal, a line every few seconds in a log (inspire.progress)."""
     if not enabled:
         return None
-    return tqdm(total=round(audio_seconds, 3), unit="s", desc="generating", file=sys.stderr, dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+    return Progress(total=round(audio_seconds, 3), desc="generating", unit="s of audio")
 
 
 def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_samples: int, include_prime: bool,
-                    plot: bool, bar: tqdm | None) -> None:
+                    plot: bool, bar: Progress | None) -> None:
     model, sr, dev = ctx.model, ctx.sample_rate, ctx.device
     b = len(batch)
+    engine = _engine_name(ctx, b)
     primes = [_resolve_prime(ctx, p.prime, p.stream_seed) for p in batch]
     history = state = None
     prime_audio = [None] * b
+    classes = None
+    labels = _labels_fn(ctx, batch, n_samples)
+    guidance = batch[0].guidance  # one weight per job
+    controlled = any(p.min_p is not None or p.top_p is not None or p.guard is not None for p in batch)
+    if (labels is not None or controlled) and engine.startswith("numba"):
+        # The compiled engine plays unsteered, untruncated, unguarded clips only (for now).
+        engine = engine.replace("numba", "torch", 1)
     if primes[0] is not None:
         classes = [np.asarray(_prime_classes(ctx, p), dtype=np.int64) for p in primes]
         if include_prime:
             prime_audio = [dequantize(c, kind=ctx.quantization, levels=ctx.levels) for c in classes]
-        if all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
+        if engine.startswith("numba"):
+            pass  # the engine primes itself, below
+        elif labels is not None:  # each stream primed under its own label at the clip's start
+            longest = max(c.size for c in classes)
+            pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
+            rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
+            start = labels(torch.zeros(1, dtype=torch.long))[:, 0]  # (B, label_rows)
+            history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev), start,
+                                                guided=guidance is not None)
+        elif all(p == primes[0] for p in primes):  # one prime for all: warm once, share the state
             history, state = sample.prime_state(model, torch.from_numpy(classes[0]).to(dev).unsqueeze(0))
             history = history.expand(b, -1).contiguous()
             state.hidden = [h.expand(*h.shape[:-2], b, h.shape[-1]).contiguous() for h in state.hidden]
         else:
             longest = max(c.size for c in classes)
-            pad = ctx.levels // 2
+            pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
             rows = [np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in classes]
             history, state = sample.prime_state(model, torch.from_numpy(np.stack(rows)).to(dev))
 
-    def curve(schedules: list) -> Callable:
+    def curve(schedules: list) -> Callable:  # (start, n) -> (B, n) on the device; start may be per stream
         return sample.schedule_curve(schedules, n_samples=n_samples, sample_rate=sr, device=dev)
 
     controls = {"temperature": curve([p.schedule for p in batch])}
@@ -591,18 +752,24 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
         for w, pa in zip(writers, prime_audio):
             if pa is not None:
                 w.write(pa)
-        if any(p.guard is not None for p in batch):
+        if engine.startswith("numba"):
+            chunks = _engine_stream(ctx, engine, classes, seeds,
+                                    lambda start, n: controls["temperature"](start, n).numpy(), n_samples)
+        elif any(p.guard is not None for p in batch):
             logs = []
-            chunks = collapse_guard.stream(
+            chunks = (c.numpy() for c in collapse_guard.stream(
                 model, n_samples=n_samples, seeds=seeds, sample_rate=sr, quantization=ctx.quantization,
                 config=batch[0].guard, history=history, state=state, stepper=ctx.stepper, log=logs,
                 replay=[p.replay or [] for p in batch], replay_until=max(p.replay_until for p in batch),
-                guarded=[p.guard is not None for p in batch], **controls)
+                guarded=[p.guard is not None for p in batch], **controls))
         else:
-            chunks = sample.stream(model, n_samples=n_samples, seeds=seeds, history=history, state=state,
-                                   block=BLOCK_SAMPLES, stepper=ctx.stepper, **controls)
+            # On a GPU each top-tier frame of the loop is one CUDA graph: the same samples, no launch overhead.
+            run_stream = graph.stream if dev.type == "cuda" else sample.stream
+            chunks = (c.cpu().numpy() for c in run_stream(
+                model, n_samples=n_samples, seeds=seeds, history=history, state=state, block=BLOCK_SAMPLES,
+                stepper=ctx.stepper, labels=labels, guidance=guidance, **controls))
         for chunk in chunks:
-            audio = dequantize(chunk.cpu().numpy(), kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
+            audio = dequantize(chunk, kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
             for w, row in zip(writers, audio):
                 w.write(row)
             if bar is not None:
@@ -611,12 +778,44 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             w.commit()
             offset = prime["seconds"] if (prime and include_prime) else 0.0
             _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset,
-                           interventions=log)
+                           interventions=log, extra={"engine": engine})
             if plot:
                 _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
     finally:
         for w in writers:
             w.abort()
+
+
+def _engine_name(ctx: _Context, streams: int) -> str:
+    """Which engine makes a batch: "numba-fp32"/"numba-int8" (compiled, small CPU batches) or
+    "torch-fp32"/"torch-int8" (the batched stepper). A recorded name (--again) is kept, so the
+    clip replays with the arithmetic that made it."""
+    precision = "int8" if ctx.stepper.int8 else "fp32"
+    if ctx.engine == "auto":
+        small = ctx.device.type == "cpu" and streams <= ENGINE_MAX_BATCH[precision]
+        return f"numba-{precision}" if small and numba_available() else f"torch-{precision}"
+    if ctx.engine.startswith("numba") and not numba_available():
+        print("generate: warning: this clip was made by the compiled engine but numba is not installed; the torch "
+              "path computes the same function and may part from it after a few seconds", file=sys.stderr)
+        return f"torch-{precision}"
+    return ctx.engine
+
+
+def _engine_stream(ctx: _Context, name: str, primes: list | None, seeds: list[int], curves, n_samples: int):
+    """Blocks (B, n) of classes from the compiled engine: primed like `prime_state`, the
+    temperature curves(start, n) -> (B, n), the streams' own random numbers."""
+    precision = name.split("-", 1)[1]
+    if precision not in ctx.layouts:
+        ctx.layouts[precision] = Layout(ctx.model, precision=precision)
+    engine = Engine(ctx.model, streams=len(seeds), precision=precision, backend="numba", layout=ctx.layouts[precision])
+    if primes is not None:
+        longest = max(c.size for c in primes)
+        pad = silence_level(kind=ctx.quantization, levels=ctx.levels)
+        engine.prime(np.stack([np.concatenate([np.full(longest - c.size, pad, np.int64), c]) for c in primes]))
+    noise = Uniforms(seeds)
+    for start in range(0, n_samples, BLOCK_SAMPLES):
+        n = min(BLOCK_SAMPLES, n_samples - start)
+        yield engine.generate(curves(start, n).T, noise.next(n))
 
 
 class _ClipWriter:
@@ -670,6 +869,8 @@ def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int
         min_p=None if plan.min_p is None else plan.min_p.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
         top_p=None if plan.top_p is None else plan.top_p.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
         guard=guard,
+        steer=None if plan.steer is None else {**plan.steer.resolved(n_samples, ctx.sample_rate, offset_s=offset_s),
+                                               "guidance": plan.guidance},
         seconds=round(n_samples / ctx.sample_rate, 6),  # generated audio, without an included prime
         samples=n_samples,
         sample_rate=ctx.sample_rate,
@@ -682,16 +883,20 @@ def _record(ctx: _Context, plan: ClipPlan, prime: dict | None, *, n_samples: int
     )
 
 
-def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, **kw) -> None:
+def _write_sidecar(out: Path, ctx: _Context, plan: ClipPlan, prime: dict | None, *, extra: dict | None = None,
+                   fields: dict | None = None, **kw) -> None:
     """Write a clip's sidecar; what later stages added to an earlier one (curation, a person's
-    marks, keys of newer versions) is kept. An unreadable earlier sidecar is replaced."""
-    new = _record(ctx, plan, prime, **kw)
+    marks, keys of newer versions) is kept. An unreadable earlier sidecar is replaced. `extra`:
+    keys beside the record's fields (the engine that made the clip, a take's performance);
+    `fields`: record fields to set otherwise (a take's temperature as played)."""
+    new = replace(_record(ctx, plan, prime, **kw), **(fields or {}), extra=dict(extra or {}))
     end = new.duration_s
 
     def keep_later_stages(old: clips.ClipRecord) -> clips.ClipRecord:
         # A person's regions past the end of a clip made shorter (--again --seconds) are cut to it.
         regions = tuple((a, min(b, end)) for a, b in old.marks.regions if a < end)
-        return replace(new, curation=old.curation, marks=replace(old.marks, regions=regions), extra=old.extra)
+        return replace(new, curation=old.curation, marks=replace(old.marks, regions=regions),
+                       extra={**old.extra, **new.extra})
 
     try:
         clips.update(out / new.file, keep_later_stages, create=True)
@@ -706,6 +911,12 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
         return False
     try:
         r = clips.read(side)
+    except InspireError as exc:  # unreadable: set it aside and make the clip again
+        os.replace(side, side.with_name(side.name + ".corrupt"))
+        print(f"generate: {side} is corrupt ({str(exc).removeprefix(str(side) + ': ')}); kept as "
+              f"{side.name}.corrupt, making the clip again", file=sys.stderr)
+        return False
+    try:
         same = (
             r.samples == n_samples
             and r.checkpoint["sha256"] == ctx.ckpt_sha256
@@ -713,6 +924,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
             and all((getattr(r, k) or {}).get("spec") == (c.spec if c else None)
                     for k, c in (("min_p", plan.min_p), ("top_p", plan.top_p)))
             and (r.guard or {}).get("settings") == (plan.guard.to_dict() if plan.guard else None)
+            and (r.steer or {}).get("spec") == (plan.steer.spec if plan.steer else None)
+            and (r.steer or {}).get("guidance") == plan.guidance
             and r.stream_seed == plan.stream_seed
             and bool(r.prime) == bool(plan.prime)
             and r.int8 == bool(ctx.stepper.int8)
@@ -723,7 +936,8 @@ def _finished(out: Path, plan: ClipPlan, ctx: _Context, n_samples: int, include_
     if same or force:
         return same
     raise UserInputError(
-        f"{side} was made with other settings (length, checkpoint, prime, truncation or guard); use another --out, "
+        f"{side} was made with other settings (length, checkpoint, prime, steering, truncation or guard); use "
+        "another --out, "
         "or --force to replace it"
     )
 
@@ -737,9 +951,10 @@ def _check_folder(out: Path, header: dict, *, force: bool) -> None:
     except AttributeError:
         return
     job = header["job"]
-    keys = ("seconds", "temperatures", "min_p", "top_p", "guard", "seed", "prime", "include_prime", "int8")
-    optional = ("min_p", "top_p", "guard")  # absent from jobs that do not use them
-    diff = [k for k in keys if (k in old_job or (k in optional and k in job)) and old_job.get(k) != job.get(k)]
+    keys = ("seconds", "temperatures", "seed", "prime", "include_prime", "int8")
+    diff = [k for k in keys if k in old_job and old_job.get(k) != job.get(k)]
+    diff += [k for k in ("steers", "guidance", "min_p", "top_p", "guard")  # absent = unsteered, untruncated, unguarded
+             if old_job.get(k) != job.get(k)]
     if old_sha and old_sha != header["checkpoint"]["sha256"]:
         diff.insert(0, "checkpoint")
     if diff:

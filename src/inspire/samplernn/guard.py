@@ -203,7 +203,7 @@ def stream(
         out = torch.empty((b, w), dtype=torch.long, device=device)
         for p in range(0, w, period):
             t, mp, tp = (None if c is None else c[p : p + period] for c in controls)
-            out[:, p : p + period] = runner.run(t, _uniforms(noise, period), mp, tp)
+            out[:, p : p + period] = runner.run(t, _uniforms(noise, period), min_p=mp, top_p=tp)
         flat = frame_flatness(table[out]).cpu().numpy()  # (B, W / FRAME)
         samples = out.to(torch.int32).cpu().numpy()  # the one host synchronisation of the window
         step += 1

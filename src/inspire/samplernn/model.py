@@ -13,6 +13,13 @@ in a one-hot input, so it is exactly a per-tap lookup table `taps[k, level] -> d
 levels x F_1 x dim product (59-72 % of the classic layout's FLOPs). Summed with an embedding-bag
 kernel, never materialising the F_1 x dim gathered rows.
 
+Labels (optional, `cfg.labels`): every frame-level tier has a learned table of one vector per
+label plus row 0 for "no label" (zero at initialisation); a tier adds its row to its input
+projection each time it steps, next to the conditioning from the tier above. A label is given
+as row indices (integers) or as mixing weights over the rows (floats): weights mix the tables
+linearly, so a morph between two labels is an interpolation of their embeddings, and the same
+weights give the same conditioning in every tier. No labels given = row 0 ("no label").
+
 `forward` runs teacher-forced over a window (training); `step` advances one sample with
 explicit recurrent state (generation). They compute the same function (tested).
 No I/O, no printing, no device choice in this file.
@@ -55,16 +62,28 @@ class FrameTier(nn.Module):
         shape = (cfg.rnn_layers, cfg.dim) if cfg.rnn == "gru" else (2, cfg.rnn_layers, cfg.dim)
         self.h0 = nn.Parameter(torch.zeros(shape))
         self.upsample = _linear(cfg.dim, cfg.dim * ratio, wn=cfg.weight_norm)
+        # (label_rows, dim): what each label (row 0: "no label") adds to this tier's input.
+        self.label_table = nn.Parameter(torch.zeros(cfg.label_rows, cfg.dim)) if cfg.labels else None
+
+    def label_bias(self, labels: Tensor) -> Tensor:
+        """labels: rows (...) integers, or mixing weights (..., label_rows) floats -> (..., dim)."""
+        if labels.dtype.is_floating_point:
+            return labels.to(self.label_table.dtype) @ self.label_table
+        return F.embedding(labels, self.label_table)
 
     def initial_state(self, batch: int) -> Tensor:
         """(layers, B, dim) for a GRU; (2, layers, B, dim) for an LSTM."""
         return self.h0.unsqueeze(-2).expand(*self.h0.shape[:-1], batch, self.dim).contiguous()
 
-    def forward(self, frames: Tensor, cond: Tensor | None, state: Tensor) -> tuple[Tensor, Tensor]:
-        """frames (B, N, frame) floats; cond (B, N, dim) or None -> (B, N * ratio, dim), new state."""
+    def forward(self, frames: Tensor, cond: Tensor | None, state: Tensor,
+                label: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """frames (B, N, frame) floats; cond (B, N, dim) or None; label (B, N or 1, dim) or None
+        -> (B, N * ratio, dim), new state."""
         h = self.input(frames)  # (B, N, dim)
         if cond is not None:
             h = h + cond
+        if label is not None:
+            h = h + label
         if self.kind == "gru":
             h, state = self.rnn(h, state)
         else:
@@ -114,7 +133,7 @@ class SampleRNN(nn.Module):
         self.cfg = cfg
         frames = cfg.tier_frames  # bottom first, in samples
         ratios = (frames[0],) + tuple(cfg.frame_sizes[1:])  # outputs per frame of each tier
-        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios))
+        self.tiers = nn.ModuleList(FrameTier(cfg, frame=f, ratio=r) for f, r in zip(frames, ratios, strict=True))
         self.mlp = SampleMLP(cfg)
 
     @property
@@ -125,11 +144,38 @@ class SampleRNN(nn.Module):
         """The learned initial RNN states, one per frame-level tier (bottom first)."""
         return [tier.initial_state(batch) for tier in self.tiers]
 
-    def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+    def _labels(self, labels: Tensor | None, b: int, t_len: int | None) -> Tensor | None:
+        """Check `labels` and give them a time axis: rows (B, 1 or T) or weights (B, 1 or T, rows).
+
+        t_len None: one step (labels (B,) rows or (B, rows) weights). None -> row 0 ("no label")
+        for a labelled model; nothing for a model without labels."""
+        rows = self.cfg.label_rows
+        if not rows:
+            if labels is not None:
+                raise ValueError("this model was trained without labels")
+            return None
+        if labels is None:
+            return torch.zeros((b, 1), dtype=torch.long, device=self.tiers[0].label_table.device)
+        float_ = labels.dtype.is_floating_point
+        shape = tuple(labels.shape)
+        one = (b, rows) if float_ else (b,)
+        per_sample = () if t_len is None else ((b, t_len, rows) if float_ else (b, t_len))
+        if shape == one:
+            return labels.unsqueeze(1)
+        if shape == per_sample:
+            return labels
+        want = f"{one}" + (f" or {per_sample}" if per_sample else "")
+        raise ValueError(f"labels have shape {shape}, expected {want} ({'weights' if float_ else 'rows'})")
+
+    def forward(self, x: Tensor, state: list[Tensor] | None = None, *,
+                labels: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
         """Teacher forcing. x (B, lookback + T) integer classes; predicts x[:, lookback:].
 
-        Returns logits (B, T, levels) and the RNN states after the window (for the next window
-        of the same chunk). T must be a multiple of the top tier's frame.
+        labels (labelled models): rows (B,) or (B, T) integers, or mixing weights (B, rows) or
+        (B, T, rows) floats, for each predicted sample; a tier frame takes the label of the first
+        sample it conditions (as `step` does). Returns logits (B, T, levels) and the RNN states
+        after the window (for the next window of the same chunk). T must be a multiple of the
+        top tier's frame.
         """
         b, total = x.shape
         lb, t_len = self.lookback, total - self.lookback
@@ -137,13 +183,15 @@ class SampleRNN(nn.Module):
             raise ValueError(f"window of {t_len} samples is not a positive multiple of {lb}")
         if state is None:
             state = self.initial_state(b)
+        lab = self._labels(labels, b, t_len)
         xf = samples_to_input(x, self.cfg.levels)
         new_state: list[Tensor] = [None] * len(self.tiers)  # type: ignore[list-item]
         cond = None
         for k in reversed(range(len(self.tiers))):
             tier = self.tiers[k]
             frames = xf[:, lb - tier.frame : lb - tier.frame + t_len].reshape(b, t_len // tier.frame, tier.frame)
-            cond, new_state[k] = tier(frames, cond, state[k])  # (B, frames below, dim)
+            bias = None if lab is None else tier.label_bias(lab if lab.shape[1] == 1 else lab[:, :: tier.frame])
+            cond, new_state[k] = tier(frames, cond, state[k], bias)  # (B, frames below, dim)
         fs = self.mlp.frame
         prev = x[:, lb - fs : total - 1].unfold(1, fs, 1)  # (B, T, fs): the fs samples before each target
         return self.mlp(prev, cond), new_state
@@ -152,13 +200,15 @@ class SampleRNN(nn.Module):
         """A fresh generation state (learned initial RNN states, nothing generated yet)."""
         return StepState(0, self.initial_state(batch), [None] * len(self.tiers))
 
-    def step(self, history: Tensor, state: StepState) -> tuple[Tensor, StepState]:
+    def step(self, history: Tensor, state: StepState, labels: Tensor | None = None) -> tuple[Tensor, StepState]:
         """One sample. history (B, lookback) integer classes, newest last -> logits (B, levels).
 
+        labels (labelled models): rows (B,) or mixing weights (B, label_rows) for this sample.
         A tier runs only when a new frame of it begins (t a multiple of its frame).
         """
         t, lb = state.t, self.lookback
         hidden, conds = list(state.hidden), list(state.conds)
+        lab = self._labels(labels, history.shape[0], None)
         for k in reversed(range(len(self.tiers))):
             tier = self.tiers[k]
             if t % tier.frame:
@@ -168,7 +218,8 @@ class SampleRNN(nn.Module):
             if k + 1 < len(self.tiers):
                 above = self.tiers[k + 1]
                 cond = conds[k + 1][:, (t // tier.frame) % above.ratio].unsqueeze(1)  # (B, 1, dim)
-            conds[k], hidden[k] = tier(frame, cond, hidden[k])
+            bias = None if lab is None else tier.label_bias(lab)  # (B, 1, dim)
+            conds[k], hidden[k] = tier(frame, cond, hidden[k], bias)
         cond = conds[0][:, t % self.mlp.frame]  # (B, dim)
         logits = self.mlp(history[:, lb - self.mlp.frame :], cond)
         return logits, StepState(t + 1, hidden, conds)
@@ -185,7 +236,3 @@ def tap_tables_from_conv(embedding: Tensor, conv_weight: Tensor) -> Tensor:
     """The classic layout's embedding (levels, E) and convolution weight (dim, E, taps) as the
     equivalent tap tables (taps, levels, dim)."""
     return torch.einsum("le,dek->kld", embedding, conv_weight)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

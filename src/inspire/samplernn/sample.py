@@ -14,6 +14,13 @@ sum); `stream` uses it by default. Opt-in `int8=True` stores the big matrices as
 scales, fbgemm dynamic quantization, CPU only): ~3-4x less memory traffic, next-sample
 distributions within a small KL of fp32 (tested), not bit-identical. `prime_state` warms every tier on real audio with the
 teacher-forced recurrences (whole sequences at once, no sample-level MLP).
+
+Steering (labelled models): `labels` are mixing weights over the model's label rows (row 0 = "no
+label"), constant per stream or a function giving them at the samples where the tiers step, so
+a label can move during a clip like temperature. Guidance runs every stream twice, with its
+labels and with "no label", and samples from log p_none + w (log p_label - log p_none): w = 1
+is plain steering, w > 1 pushes further towards the label, w = 0 is unsteered; it costs a
+second pass of every tier and of the sample-level MLP (about twice the compute per sample).
 """
 
 from __future__ import annotations
@@ -24,12 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from inspire.audio.quantize import silence_level
 from inspire.samplernn.model import SampleRNN, StepState, samples_to_input
 
 NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
 
 # (B,) constant, (B, n_samples) per sample, or f(start, n) -> (B, n) for the next block.
 Temperature = Union[Tensor, Callable[[int, int], Tensor]]
+# (B,) label rows or (B, label_rows) weights, constant; or f(positions) -> (B, m, label_rows)
+# weights at the given sample positions (int64 (m,), counted from the start of the stream).
+Labels = Union[Tensor, Callable[[Tensor], Tensor]]
+MAX_GUIDANCE = 10.0  # guidance weights run from 0 (unsteered) through 1 (plain steering) to this
 
 
 def sample_logits(logits: Tensor, temperature: Tensor, uniform: Tensor, *, min_p: Tensor | None = None,
@@ -72,6 +84,58 @@ def truncate(probs: Tensor, *, min_p: Tensor | None = None, top_p: Tensor | None
         last = s.gather(1, (n_keep - 1).clamp_(min=0))  # (B, 1) the least likely kept probability
         probs = probs * ((probs >= last) | (top_p.unsqueeze(1) >= 1.0))
     return probs
+
+
+def guide(logits: Tensor, weight: float) -> Tensor:
+    """logits (2B, levels): B streams with their labels, then the same B with "no label" ->
+    (B, levels) log-probabilities log p_none + weight * (log p_label - log p_none)."""
+    b = logits.shape[0] // 2
+    cond = torch.log_softmax(logits[:b].float(), dim=-1)
+    uncond = torch.log_softmax(logits[b:].float(), dim=-1)
+    return torch.lerp(uncond, cond, weight)
+
+
+def label_weights(model: SampleRNN, labels: Tensor | None, b: int) -> Tensor | None:
+    """Constant labels as (B, label_rows) weights: rows (B,) one-hot, weights as they are, None ->
+    "no label". None for a model without labels (which refuses labels)."""
+    rows = model.cfg.label_rows
+    if not rows:
+        if labels is not None:
+            raise ValueError("this model was trained without labels")
+        return None
+    device = next(model.parameters()).device
+    if labels is None:
+        labels = torch.zeros(b, dtype=torch.long, device=device)
+    if not labels.dtype.is_floating_point:
+        labels = F.one_hot(labels.long(), rows).float()
+    if labels.shape != (b, rows):
+        raise ValueError(f"labels have shape {tuple(labels.shape)}, expected {(b, rows)} or {(b,)}")
+    return labels.float()
+
+
+def _no_label(like: Tensor) -> Tensor:
+    """Weights of "no label" shaped like `like` (..., label_rows)."""
+    out = torch.zeros_like(like)
+    out[..., 0] = 1.0
+    return out
+
+
+def _label_block(model: SampleRNN, labels: Labels | None, positions: Tensor, b: int, *, guided: bool) -> Tensor | None:
+    """(B or 2B, m or 1, label_rows) weights at `positions` (m,); a constant comes back with one
+    column. Guided: the B streams' weights, then B rows of "no label"."""
+    if callable(labels):
+        if not model.cfg.label_rows:
+            raise ValueError("this model was trained without labels")
+        block = labels(positions).float()
+        want = (b, positions.numel(), model.cfg.label_rows)
+        if tuple(block.shape) != want:
+            raise ValueError(f"labels block has shape {tuple(block.shape)}, expected {want}")
+    else:
+        w = label_weights(model, labels, b)
+        if w is None:
+            return None
+        block = w.unsqueeze(1)
+    return torch.cat([block, _no_label(block)]) if guided else block
 
 
 class StreamNoise:
@@ -160,6 +224,7 @@ class FastStepper:
                     "b_in": tier.input.bias.detach(),
                     "cells": cells,
                     "up": _Dense(tier.upsample.weight, tier.upsample.bias, int8=int8),  # dim -> ratio * dim
+                    "labels": None if tier.label_table is None else tier.label_table.detach(),  # (rows, dim)
                 }
             )
         mlp = model.mlp
@@ -173,12 +238,22 @@ class FastStepper:
     def start(self, batch: int) -> StepState:
         return self.model.start(batch)
 
-    def _tier(self, k: int, frame: Tensor, cond: Tensor | None, hidden: Tensor) -> tuple[Tensor, Tensor]:
-        """One frame of tier k. frame (B, F) floats, cond (B, dim) or None -> (B, ratio, dim), state."""
+    def _tier(self, k: int, frame: Tensor, cond: Tensor | None, hidden: Tensor,
+              labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One frame of tier k. frame (B, F) floats, cond (B, dim) or None, labels (B,) rows or
+        (B, rows) weights or None ("no label") -> (B, ratio, dim), state."""
         p = self.tiers[k]
         x = torch.addmm(p["b_in"], frame, p["w_in"])  # (B, dim)
         if cond is not None:
             x += cond
+        table = p["labels"]
+        if table is not None:
+            if labels is None:
+                x += table[0]
+            elif labels.dtype.is_floating_point:
+                x.addmm_(labels, table)
+            else:
+                x += table[labels]
         layers = []
         for layer, cell in enumerate(p["cells"]):
             if self.int8:
@@ -210,8 +285,9 @@ class FastStepper:
         n = torch.tanh(torch.addcmul(gi[:, 2 * d :], rz[:, :d], gh[:, 2 * d :]))
         return torch.lerp(n, hidden, rz[:, d:])  # n + z * (h - n)
 
-    def step(self, history: Tensor, state: StepState) -> tuple[Tensor, StepState]:
+    def step(self, history: Tensor, state: StepState, labels: Tensor | None = None) -> tuple[Tensor, StepState]:
         """One sample. history (B, lookback) integer classes, newest last -> logits (B, levels).
+        labels: as `SampleRNN.step` takes them (read only when a tier steps).
 
         Call under torch.inference_mode() or no_grad(), as `stream` does (no per-call guard: it
         costs more than some whole steps of a small model)."""
@@ -228,7 +304,7 @@ class FastStepper:
             cond = None
             if k + 1 < len(self.tiers):
                 cond = conds[k + 1][:, (t // p["frame"]) % self.tiers[k + 1]["ratio"]]  # (B, dim)
-            conds[k], hidden[k] = self._tier(k, frame, cond, hidden[k])
+            conds[k], hidden[k] = self._tier(k, frame, cond, hidden[k], labels)
         prev = history[:, lb - self.frame0 :] + self.tap_offsets  # (B, F1) rows of the tap table
         a = F.embedding_bag(prev, self.taps, mode="sum")  # (B, dim)
         a += conds[0][:, t % self.frame0]
@@ -238,8 +314,13 @@ class FastStepper:
 
 
 @torch.no_grad()
-def prime_state(model: SampleRNN, prime: Tensor) -> tuple[Tensor, StepState]:
+def prime_state(model: SampleRNN, prime: Tensor, labels: Tensor | None = None, *,
+                guided: bool = False) -> tuple[Tensor, StepState]:
     """Run the model's tiers over prime audio (B, P) classes, warming every recurrent state.
+
+    labels: the streams' labels over the prime (as `label_weights` takes them; None: "no label").
+    guided: the state for `stream(guidance=...)`: B streams primed with their labels, then the
+    same B primed with "no label" (the history returned is the B streams').
 
     Returns the last `lookback` samples (the history to continue from) and the state after them:
     exactly what stepping `model.step` through the prime (teacher-forced) would leave, so a
@@ -252,29 +333,36 @@ def prime_state(model: SampleRNN, prime: Tensor) -> tuple[Tensor, StepState]:
     lb = model.lookback
     b, p = prime.shape
     if p < lb:
-        pad = torch.full((b, lb - p), model.cfg.levels // 2, dtype=prime.dtype, device=prime.device)
+        pad = torch.full((b, lb - p), silence_level(levels=model.cfg.levels), dtype=prime.dtype, device=prime.device)
         prime, p = torch.cat([pad, prime], dim=1), lb
     usable = (p - lb) // lb * lb
     x = prime[:, p - usable - lb :].long()  # (B, lookback + usable)
+    lab = label_weights(model, labels, b)
+    if guided:
+        lab = None if lab is None else torch.cat([lab, _no_label(lab)])
+        history, x = x[:, -lb:], torch.cat([x, x])
+        b *= 2
     state = model.start(b)
     if usable == 0:
-        return x, state
+        return x[:, -lb:] if not guided else history, state
     xf = samples_to_input(x, model.cfg.levels)
     hidden: list[Tensor] = list(state.hidden)
     cond = None
     for k in reversed(range(len(model.tiers))):
         tier = model.tiers[k]
         frames = xf[:, lb - tier.frame : lb - tier.frame + usable].reshape(b, usable // tier.frame, tier.frame)
+        bias = None if lab is None else tier.label_bias(lab.unsqueeze(1))  # (B, 1, dim)
         if k > 0:
-            cond, hidden[k] = tier(frames, cond, hidden[k])  # cond: (B, frames of tier k-1, dim)
+            cond, hidden[k] = tier(frames, cond, hidden[k], bias)  # cond: (B, frames of tier k-1, dim)
         else:  # the bottom tier's upsampled output only feeds the MLP: run its recurrence alone
             h = tier.input(frames) + cond if cond is not None else tier.input(frames)
+            h = h if bias is None else h + bias
             if tier.kind == "gru":
                 _, hidden[k] = tier.rnn(h, hidden[k])
             else:
                 _, (hh, cc) = tier.rnn(h, (hidden[k][0], hidden[k][1]))
                 hidden[k] = torch.stack((hh, cc))
-    return x[:, -lb:], StepState(0, hidden, [None] * len(model.tiers))
+    return (history if guided else x[:, -lb:]), StepState(0, hidden, [None] * len(model.tiers))
 
 
 def _temperature_block(temperature: Temperature, start: int, n: int, b: int, *, name: str = "temperature") -> Tensor:
@@ -331,6 +419,8 @@ def stream(
     block: int = 16000,
     fast: bool = True,
     stepper: FastStepper | None = None,
+    labels: Labels | None = None,
+    guidance: float | None = None,
 ) -> Iterator[Tensor]:
     """Generate `n_samples` per stream, yielding (B, <=block) integer classes as they are made.
 
@@ -340,31 +430,59 @@ def stream(
     history/state: where to continue from (from `prime_state`); by default silence and the
     learned initial state. `fast`: use `FastStepper` (same function as `model.step`); `stepper`:
     a prebuilt one (e.g. int8, or reused across batches).
+    labels (labelled models): see `Labels`; a function is called once per block with the
+    positions where the bottom tier steps. guidance: None (off) or a weight in [0, MAX_GUIDANCE];
+    then `state`, if given, holds 2B streams (`prime_state(..., guided=True)`).
     """
     device = next(model.parameters()).device
     b, lb = len(seeds), model.lookback
+    guided = _check_guidance(model, guidance)
     if history is None:
-        silence = model.cfg.levels // 2  # the middle class is 0.0 for both quantization kinds
+        silence = silence_level(levels=model.cfg.levels)  # the same class for both quantization kinds
         history = torch.full((b, lb), silence, dtype=torch.long, device=device)
     if history.shape != (b, lb):
         raise ValueError(f"history has shape {tuple(history.shape)}, expected {(b, lb)}")
     step = (stepper or FastStepper(model)).step if (fast or stepper) else model.step
     if state is None:
-        state = model.start(b)
+        state = model.start(2 * b if guided else b)
+    f1, t0 = model.cfg.frame_sizes[0], state.t
+    moving = callable(labels)
+    lab = None if moving else _label_block(model, labels, torch.zeros(1), b, guided=guided)  # (B or 2B, 1, rows)
+    lab = None if lab is None else lab[:, 0]
     noise = StreamNoise(seeds, device)
     done = 0
     while done < n_samples:
         n = min(block, n_samples - done)
         temps, mp, tp = control_blocks(done, n, b, temperature, min_p, top_p)  # (n, B) each
+        first = (-(t0 + done)) % f1  # the block's first sample where the bottom tier steps
+        if moving:  # the labels where the bottom tier (and so every tier) can step: (B or 2B, m, rows)
+            at = torch.arange(done + first, done + n, f1, device=device)
+            labs = _label_block(model, labels, at, b, guided=guided)
         buf = torch.empty((b, lb + n), dtype=torch.long, device=device)
         buf[:, :lb] = history
         for t in range(n):
-            logits, state = step(buf[:, t : t + lb], state)
+            if moving and t >= first and (t - first) % f1 == 0:
+                lab = labs[:, (t - first) // f1]
+            hist = buf[:, t : t + lb]
+            logits, state = step(hist.repeat(2, 1) if guided else hist, state, lab)
+            if guided:
+                logits = guide(logits, guidance)
             buf[:, lb + t] = sample_logits(logits, temps[t], noise.next(), min_p=None if mp is None else mp[t],
                                            top_p=None if tp is None else tp[t])
         history = buf[:, -lb:]
         done += n
         yield buf[:, lb:]
+
+
+def _check_guidance(model: SampleRNN, guidance: float | None) -> bool:
+    """Whether to guide; ValueError for a weight out of range or a model without labels."""
+    if guidance is None:
+        return False
+    if not model.cfg.label_rows:
+        raise ValueError("guidance needs a model trained with labels")
+    if not 0.0 <= guidance <= MAX_GUIDANCE:
+        raise ValueError(f"guidance weight must be in [0, {MAX_GUIDANCE:g}], got {guidance}")
+    return True
 
 
 def generate(model: SampleRNN, *, n_samples: int, temperature: Temperature, seeds: list[int], **kw) -> Tensor:

@@ -6,10 +6,11 @@ Do not run it again with later code: the point of this folder is that it holds w
 *release* wrote (sidecars with format_version 1, their manifest, curation.json, an
 arrangement and its piece), so tests can check that newer code still reads them.
 
-A tiny model is trained for a few steps on two synthetic tracks, makes two clips of 1.2 s (compose --auto of the release fails on clips under ~1 s),
-`inspire curate` judges them (thresholds relaxed so that both are kept, as an untrained model
-makes noise) and `inspire compose --auto` arranges a short piece from them. Absolute paths in
-the sidecars point into the temporary folder it ran in; nothing reads them back.
+A tiny model is trained for a few steps on two synthetic tracks, makes two clips of 1.2 s
+(compose --auto of the release fails on clips under ~1 s), `inspire curate` judges them
+(thresholds relaxed so that both are kept, as an untrained model makes noise) and
+`inspire compose --auto` arranges a short piece from them. Absolute paths in the sidecars
+point into the temporary folder it ran in; nothing reads them back.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def make() -> None:
     relaxed = ["max_silence_fraction=1", "min_loudness_lufs=-70", "noise_flatness=1", "max_clipped_fraction=1",
                "drone_variety_db=0", "max_loop_fraction=1"]
     run(["curate", str(clips), "--run", str(run_dir), "--quiet", *[a for r in relaxed for a in ("--threshold", r)]])
-    run(["compose", "--auto", str(clips), "--minutes", "0.03", "--out", str(piece / "piece.wav"), "--noise-reduction", "off"])
+    run(["compose", "--auto", str(clips), "--minutes", "0.03", "--out", str(piece / "piece.wav"),
+         "--noise-reduction", "off"])
 
     target = HERE
     for sub in ("clips", "piece"):

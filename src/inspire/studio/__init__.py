@@ -1,0 +1,11 @@
+"""`inspire studio`: a local web app to audition, triage and mark clips and training previews.
+
+    folders.py   which folders were opened, what they hold (runs, clips folders), safe file lookup
+    peaks.py     waveform peaks and a small spectrogram per audio file, computed here and cached
+    runs.py      the runs view: training curve, previews per checkpoint, the chosen checkpoint
+    openapi.py   the HTTP API's OpenAPI document (served at /api/openapi.json)
+    server.py    the ASGI app (Starlette) and `serve()` (uvicorn); handlers call library functions
+    static/      the page: index.html, ES modules, CSS, vendor/wavesurfer (BSD-3, pinned)
+
+No torch anywhere in here: the studio starts fast and runs beside a training job.
+"""

@@ -1,0 +1,57 @@
+// inspire studio: the page's entry point. Two views (clips, runs) chosen by the URL's #hash.
+
+import { getJSON, say, token } from './api.js';
+import * as clips from './clips.js';
+import * as runs from './runs.js';
+
+let folders = null;
+let clipsReady = null;
+
+async function route() {
+  const view = location.hash === '#runs' ? 'runs' : 'clips';
+  document.getElementById('clips-view').hidden = view !== 'clips';
+  document.getElementById('runs-view').hidden = view !== 'runs';
+  document.getElementById('tab-clips').classList.toggle('active', view === 'clips');
+  document.getElementById('tab-runs').classList.toggle('active', view === 'runs');
+  try {
+    if (view === 'clips') {
+      clipsReady = clipsReady || clips.init(folders.folders);
+      await clipsReady;
+      clips.shown();
+      document.getElementById('clip-list').focus({ preventScroll: true });
+    } else {
+      await runs.show();
+    }
+    document.body.dataset.view = view;
+  } catch (err) {
+    say(err.message, { error: true, sticky: true });
+  }
+}
+
+async function main() {
+  try {
+    folders = await getJSON('/api/folders');
+  } catch (err) {
+    say(err.message, { error: true, sticky: true });
+    return;
+  }
+  if (!token || !folders.writable) {
+    const banner = document.getElementById('banner');
+    banner.textContent = 'Read-only: this page was opened without the session token. Open the URL `inspire studio` '
+      + 'printed (it ends with ?token=...) to keep, discard, star and mark clips.';
+    banner.hidden = false;
+  }
+  if (!location.hash && folders.folders.length === 0 && folders.runs.length) location.hash = '#runs';
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && document.activeElement && document.activeElement !== document.body) {
+      document.activeElement.blur();  // out of a filter field: the keys act on the clips again
+      return;
+    }
+    if (document.getElementById('clips-view').hidden) return;
+    clips.onKey(ev);
+  });
+  window.addEventListener('hashchange', route);
+  await route();
+}
+
+main();
