@@ -146,3 +146,16 @@ def test_guard_on_a_captured_cuda_graph_equals_eager_and_replays():
     assert torch.equal(captured, eager)
     replayed, _ = run(True, replay=log, replay_until=N)
     assert torch.equal(replayed, eager)
+
+
+def test_the_guards_flatness_is_curations_on_the_same_frames():
+    from inspire.audio import spectral
+    from inspire.curate import scores
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16 * guard.FRAME) / SR
+    x = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    x[8 * guard.FRAME :] = 0.3 * rng.standard_normal(8 * guard.FRAME)  # music, then noise
+    numpy_side = scores.frame_flatness(spectral.power(spectral.stft(x, n_fft=guard.FRAME, hop=guard.FRAME, center=False)))
+    torch_side = guard.frame_flatness(torch.from_numpy(x)[None])[0].numpy()
+    np.testing.assert_allclose(torch_side, numpy_side, rtol=1e-3, atol=1e-5)

@@ -99,7 +99,9 @@ class GuardConfig:
 
 def frame_flatness(audio: Tensor) -> Tensor:
     """(B, n) float audio, n a multiple of FRAME -> (B, n // FRAME) spectral flatness per frame
-    (Hann window, DC bin left out), 0 for frames quieter than SILENT_DBFS."""
+    (Hann window, DC bin left out), 0 for frames quieter than SILENT_DBFS. The same measure as
+    curation's `scores.frame_flatness` on the same frames (tested), here on the device so only
+    the figures come back."""
     b, n = audio.shape
     frames = audio.reshape(b, n // FRAME, FRAME)
     window = torch.hann_window(FRAME, periodic=False, device=audio.device, dtype=audio.dtype)
