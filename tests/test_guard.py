@@ -156,6 +156,7 @@ def test_the_guards_flatness_is_curations_on_the_same_frames():
     t = np.arange(16 * guard.FRAME) / SR
     x = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
     x[8 * guard.FRAME :] = 0.3 * rng.standard_normal(8 * guard.FRAME)  # music, then noise
-    numpy_side = scores.frame_flatness(spectral.power(spectral.stft(x, n_fft=guard.FRAME, hop=guard.FRAME, center=False)))
+    frames = spectral.stft(x, n_fft=guard.FRAME, hop=guard.FRAME, center=False)
+    numpy_side = scores.frame_flatness(spectral.power(frames))
     torch_side = guard.frame_flatness(torch.from_numpy(x)[None])[0].numpy()
     np.testing.assert_allclose(torch_side, numpy_side, rtol=1e-3, atol=1e-5)
