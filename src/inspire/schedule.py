@@ -174,7 +174,7 @@ def parse(spec: str, *, control: str = "temperature") -> Schedule:
         values.append(_value(ctl, text, m.group(3)))
     if len(units) > 1:
         raise UserInputError(f"{name} {text!r}: mixes fractions and seconds; use one kind of position")
-    if any(b <= a for a, b in zip(positions, positions[1:])):
+    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
         raise UserInputError(f"{name} {text!r}: breakpoint positions must increase from left to right")
     return Schedule(text, units.pop(), tuple(positions), tuple(values), control)
 

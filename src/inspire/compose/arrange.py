@@ -149,7 +149,8 @@ def rank_clips(clips_dir: str | os.PathLike, *, sample_rate: int | None = None) 
             if f not in listed and m.verdict == "keep":
                 chosen.append(_clip(f.stem, f, len(records) + 1 + len(chosen), 0.0, None, m))
         if not chosen:
-            raise UserInputError(f"{clips_dir / CURATION_FILE}: no clip is marked keep (and present); nothing to compose")
+            raise UserInputError(
+                f"{clips_dir / CURATION_FILE}: no clip is marked keep (and present); nothing to compose")
         return _stars_first(chosen), skipped, True
     scored = []
     for f, m in marks.items():
@@ -278,7 +279,7 @@ def _band_edges(sample_rate: int) -> np.ndarray:
 def _shape(spec: np.ndarray, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
     mean = spec.mean(axis=0) if spec.size else np.zeros(len(freqs))
     edges = _band_edges(sample_rate)
-    bands = np.array([mean[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:])])
+    bands = np.array([mean[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:], strict=False)])
     db = 10.0 * np.log10(bands + 1e-12)
     return db - db.mean()
 
@@ -512,7 +513,7 @@ def _balance(order: list[Passage], *, seconds: float) -> tuple[list[PlannedPart]
             for k in range(n):
                 outs[k] = round(outs[k] - take * slack[k] / total_slack, 3)
         # Rounding leaves a few milliseconds; settle them on the last part.
-        fix = sum(o - p.in_s for o, p in zip(outs, order)) - sum(xf) - seconds
+        fix = sum(o - p.in_s for o, p in zip(outs, order, strict=False)) - sum(xf) - seconds
         if fix > 0 and outs[-1] - fix - order[-1].in_s >= floors[-1]:
             outs[-1] = round(outs[-1] - fix, 3)
     ref = float(np.median([p.level_db for p in order]))

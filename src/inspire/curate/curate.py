@@ -51,10 +51,8 @@ def curate_folder(
     `keep_fraction` keep at most that many of the best (clips already judged discards stay
     discards). `move` moves discarded clips and their sidecars into clips_dir/discarded/.
     Returns the curation dict (the content of curation.json)."""
-    from inspire.curate import lineage
-    from inspire.curate import report
-    from inspire.curate import scores
     from inspire.audio.io import find_audio_files, read_audio
+    from inspire.curate import lineage, report, scores
 
     clips_dir = Path(clips_dir)
     if not clips_dir.is_dir():
@@ -121,7 +119,7 @@ def curate_folder(
     write_text(clips_dir / "curation.csv", to_csv(entries))
     for entry in entries:
         _update_sidecar(clips_dir, entry)
-    temperatures = {e["id"]: _temperature(r) for e, r in zip(entries, records)}
+    temperatures = {e["id"]: _temperature(r) for e, r in zip(entries, records, strict=False)}
     report.write_report(clips_dir, curation, temperatures=temperatures)
     return curation
 
@@ -167,7 +165,7 @@ def _rank(entries: list[dict], *, keep: int | None, keep_fraction: float | None)
 def _move_discarded(clips_dir: Path, entries: list[dict], records: list) -> None:
     """Move discarded clips (a person's verdict, when given, over curation's) and their
     sidecars into clips_dir/discarded/."""
-    for entry, record in zip(entries, records):
+    for entry, record in zip(entries, records, strict=False):
         person = record.marks.verdict if record is not None else None
         if (person or entry["verdict"]) != "discard":
             continue
@@ -229,7 +227,8 @@ CSV_FEATURES = [k for k in (
 def to_csv(entries: list[dict]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["rank", "id", "file", "verdict", "score", "reasons", "lineage_fraction", "lineage_tracks", *CSV_FEATURES, "error"])
+    w.writerow(["rank", "id", "file", "verdict", "score", "reasons", "lineage_fraction", "lineage_tracks",
+                *CSV_FEATURES, "error"])
     for e in entries:
         lin = e["lineage"]
         tracks = sorted({m["track"] for m in lin["matches"]}) if lin else []
@@ -255,8 +254,8 @@ def _bar(total: int, progress: bool) -> Progress:
 
 def clip_lineage(clip: str | os.PathLike, run_dir: str | os.PathLike, *, progress: bool = False) -> tuple[float, list]:
     """(clip seconds, matches) of one clip against a run's tracks."""
-    from inspire.curate import lineage
     from inspire.audio.io import read_audio
+    from inspire.curate import lineage
 
     if not Path(clip).is_file():
         raise UserInputError(f"{clip}: no such clip")

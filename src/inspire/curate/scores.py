@@ -182,7 +182,8 @@ def analyze(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresho
     return ClipScore(feats, verdict, reasons, score, bands)
 
 
-def compute_features(x: np.ndarray, sample_rate: int, *, thresholds: Thresholds = Thresholds()) -> tuple[dict, np.ndarray]:
+def compute_features(x: np.ndarray, sample_rate: int, *,
+                     thresholds: Thresholds = Thresholds()) -> tuple[dict, np.ndarray]:
     """Every feature of `x`, and its band energies (for pictures). When the clip collapses into
     noise (`find_collapse`) the features other than the collapse's own describe the clean
     stretch before it: that is what a listener would keep."""
@@ -377,14 +378,14 @@ def find_loop(
         return None
     # The period is the shortest lag whose loop is about as long as the longest one; multiples
     # of it (2P, 3P) repeat too. Then settle on the best-aligned lag around it.
-    lag = min(l for l, (span, _, _) in spans.items() if span >= 0.8 * best[0])
+    lag = min(k for k, (span, _, _) in spans.items() if span >= 0.8 * best[0])
     span, start, run = spans[lag]
     region = slice(start, start + run)
-    candidates = [l for l in range(lag - 2, lag + 3) if l in spans]
-    lag = max(candidates, key=lambda l: float(similarity(l)[region].mean()))
+    candidates = [k for k in range(lag - 2, lag + 3) if k in spans]
+    lag = max(candidates, key=lambda k: float(similarity(k)[region].mean()))
     sim = float(similarity(lag)[region].mean())
     inside = [max(1, round(lag * q)) for q in (0.25, 0.375, 0.5, 0.625, 0.75)]
-    inside_sim = min(float(similarity(l)[region].mean()) for l in inside if l < lag)
+    inside_sim = min(float(similarity(k)[region].mean()) for k in inside if k < lag)
     if sim - inside_sim < t.loop_contrast:
         return None  # as similar inside the period as across it: slow change, not a loop
     seg = bands[region]

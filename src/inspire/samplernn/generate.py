@@ -181,13 +181,14 @@ def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = Fal
     try:
         sr, kind, levels = int(data["sample_rate"]), str(data["quantization"]), int(data["levels"])
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{checkpoint_path}: holds no data settings (sample_rate, quantization, levels)") from None
+        raise CheckpointError(
+            f"{checkpoint_path}: holds no data settings (sample_rate, quantization, levels)") from None
     if levels != model.cfg.levels:
         raise CheckpointError(f"{checkpoint_path}: data has {levels} levels but the model {model.cfg.levels}")
     if int8 and dev.type != "cpu":
         raise UserInputError(f"--int8 runs on the CPU only (device is {dev})")
-    return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels, dev,
-                    FastStepper(model, int8=int8), normalize=str(data.get("normalize", "peak")))
+    return _Context(run_dir, model, checkpoint_path, sha256_of(checkpoint_path), ckpt.get("step"), sr, kind, levels,
+                    dev, FastStepper(model, int8=int8), normalize=str(data.get("normalize", "peak")))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,7 +225,8 @@ def _corpus(ctx: _Context):
         data = load_prepared(ctx.run_dir)
         mine = ctx.settings.fixed()
         if data.settings.fixed() != mine:
-            raise DatasetError(f"{ctx.run_dir}: prepared data {data.settings.fixed()} differs from the checkpoint's {mine}")
+            raise DatasetError(
+                f"{ctx.run_dir}: prepared data {data.settings.fixed()} differs from the checkpoint's {mine}")
         ctx.prime_cache["corpus"] = data
     return ctx.prime_cache["corpus"]
 
@@ -252,9 +254,11 @@ def _resolve_prime(ctx: _Context, request: dict | None, rng_seed: int) -> dict |
     else:
         start = round(request["start_s"] * sr)
         if start >= q.size:
-            raise UserInputError(f"--prime-start {request['start_s']} s is beyond the end of {request['source']} ({q.size / sr:.2f} s)")
+            raise UserInputError(f"--prime-start {request['start_s']} s is beyond the end of {request['source']} "
+                                 f"({q.size / sr:.2f} s)")
     n = min(want, q.size - start)
-    return {"source": request["source"], "sha256": request["sha256"], "start_s": round(start / sr, 6), "seconds": round(n / sr, 6)}
+    return {"source": request["source"], "sha256": request["sha256"], "start_s": round(start / sr, 6),
+            "seconds": round(n / sr, 6)}
 
 
 def _prime_classes(ctx: _Context, prime: dict) -> np.ndarray:
@@ -400,7 +404,8 @@ def run_job(
     if steered:
         job.update(steers=[s.spec for s in steering], guidance=guidance)
     if out is None:
-        key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req), job["include_prime"]]
+        key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req),
+               job["include_prime"]]
         key += ["int8"] if int8 else []
         key += [["steer", job["steers"], guidance]] if steered else []
         key += [[k, job[k]] for k in ("min_p", "top_p", "guard") if k in job]
@@ -481,7 +486,8 @@ def again(
         out = run_dir / "clips" / f"again-{rec.id}-{seconds:g}s"
     job = {"again": rec.id, "from": str(side_path), "seconds": seconds, "temperatures": [spec],
            **_job_controls([[min_p], [top_p]], guard_cfg), "seed": seed,
-           "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime), "int8": bool(int8)}
+           "checkpoint": str(ctx.ckpt_path), "prime": prime_req, "include_prime": bool(include_prime),
+           "int8": bool(int8)}
     if steer is not None:
         job.update(steers=[steer.spec], guidance=guidance)
     return _execute(ctx, [plan], Path(out), job=job, seconds=seconds, include_prime=include_prime,
@@ -553,7 +559,8 @@ def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
         if sha256_of(cand) == ck.get("sha256"):
             return cand
     raise CheckpointError(
-        f"{run_dir}: the checkpoint this clip was made with (step {ck.get('step')}, sha256 {str(ck.get('sha256'))[:12]}…) "
+        f"{run_dir}: the checkpoint this clip was made with (step {ck.get('step')}, "
+        f"sha256 {str(ck.get('sha256'))[:12]}…) "
         "is no longer there"
     )
 
@@ -749,7 +756,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     logs: list = [None] * b
     writers = [_ClipWriter(out / f"{p.id}.wav", sr) for p in batch]
     try:
-        for w, pa in zip(writers, prime_audio):
+        for w, pa in zip(writers, prime_audio, strict=False):
             if pa is not None:
                 w.write(pa)
         if engine.startswith("numba"):
@@ -770,7 +777,7 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
                 stepper=ctx.stepper, labels=labels, guidance=guidance, **controls))
         for chunk in chunks:
             audio = dequantize(chunk, kind=ctx.quantization, levels=ctx.levels)  # (B, n) float32
-            for w, row in zip(writers, audio):
+            for w, row in zip(writers, audio, strict=False):
                 w.write(row)
             if bar is not None:
                 bar.update(round(b * audio.shape[1] / sr, 3))
@@ -780,7 +787,8 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             _write_sidecar(out, ctx, plan, prime, n_samples=n_samples, include_prime=include_prime, offset_s=offset,
                            interventions=log, extra={"engine": engine})
             if plot:
-                _plot(out / f"{plan.id}.png", plan.schedule.resolved(n_samples, sr, offset_s=offset), offset, n_samples / sr)
+                curve = plan.schedule.resolved(n_samples, sr, offset_s=offset)
+                _plot(out / f"{plan.id}.png", curve, offset, n_samples / sr)
     finally:
         for w in writers:
             w.abort()

@@ -92,7 +92,7 @@ class PeriodStepper:
             self.buf[:, lb + t] = sample_logits(logits, self.temps[t], self.uniforms[t],
                                                 min_p=None if self.min_p is None else self.min_p[t],
                                                 top_p=None if self.top_p is None else self.top_p[t])
-        for mine, new in zip(self.hidden, state.hidden):
+        for mine, new in zip(self.hidden, state.hidden, strict=False):
             mine.copy_(new)
 
     def _capture(self) -> None:
@@ -106,7 +106,7 @@ class PeriodStepper:
         with torch.cuda.graph(self.graph):
             self._period()
         self.buf.copy_(saved[0])  # warm-up and capture ran the period: undo them
-        for mine, old in zip(self.hidden, saved[1]):
+        for mine, old in zip(self.hidden, saved[1], strict=False):
             mine.copy_(old)
 
     @torch.inference_mode()
@@ -148,7 +148,7 @@ class PeriodStepper:
         buffers keep their addresses, so a captured graph stays valid). Others are untouched."""
         history, hidden = snap
         self.buf[rows, : self.model.lookback] = history[rows]
-        for mine, old in zip(self.hidden, hidden):
+        for mine, old in zip(self.hidden, hidden, strict=False):
             mine[..., rows, :] = old[..., rows, :]
 
 

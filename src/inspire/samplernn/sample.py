@@ -12,8 +12,8 @@ synchronisation: the loop only launches tensor ops.
 once, fused GRU/LSTM cells, bias-fused GEMMs on pre-transposed weights, an embedding-bag tap
 sum); `stream` uses it by default. Opt-in `int8=True` stores the big matrices as int8 (per-row
 scales, fbgemm dynamic quantization, CPU only): ~3-4x less memory traffic, next-sample
-distributions within a small KL of fp32 (tested), not bit-identical. `prime_state` warms every tier on real audio with the
-teacher-forced recurrences (whole sequences at once, no sample-level MLP).
+distributions within a small KL of fp32 (tested), not bit-identical. `prime_state` warms every
+tier on real audio with the teacher-forced recurrences (whole sequences at once, no sample-level MLP).
 
 Steering (labelled models): `labels` are mixing weights over the model's label rows (row 0 = "no
 label"), constant per stream or a function giving them at the samples where the tiers step, so
@@ -175,7 +175,8 @@ class _Dense:
             scale = (w.abs().amax(dim=1).clamp_min(1e-12) / 127.0).double()
             with warnings.catch_warnings():  # quantized tensors warn of a future deprecation
                 warnings.simplefilter("ignore")
-                q = torch.quantize_per_channel(w.cpu(), scale.cpu(), torch.zeros_like(scale, dtype=torch.long).cpu(), 0, torch.qint8)
+                zero = torch.zeros_like(scale, dtype=torch.long).cpu()
+                q = torch.quantize_per_channel(w.cpu(), scale.cpu(), zero, 0, torch.qint8)
                 self.packed = torch.ops.quantized.linear_prepack(q, b.cpu())
         else:
             self.wt, self.b = w.t().contiguous(), b  # (in, out), (out,)
@@ -211,11 +212,13 @@ class FastStepper:
         for tier in model.tiers:
             rnn = tier.rnn
             cells = [
-                tuple(getattr(rnn, f"{name}_l{i}").detach() for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                tuple(getattr(rnn, f"{name}_l{i}").detach()
+                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                 for i in range(rnn.num_layers)
             ]
             if int8:  # the RNN's two GEMMs as int8; gate math below
-                cells = [(_Dense(w_ih, b_ih, int8=True), _Dense(w_hh, b_hh, int8=True)) for w_ih, w_hh, b_ih, b_hh in cells]
+                cells = [(_Dense(w_ih, b_ih, int8=True), _Dense(w_hh, b_hh, int8=True))
+                         for w_ih, w_hh, b_ih, b_hh in cells]
             self.tiers.append(
                 {
                     "frame": tier.frame,
