@@ -46,6 +46,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench_generate import flops_per_sample, gemm_peak  # noqa: E402 (bench/ is the script's folder)
 from inspire.config import PRESETS, get_preset  # noqa: E402
 from inspire.samplernn import controls  # noqa: E402
 from inspire.samplernn import engine as eng  # noqa: E402
@@ -54,30 +55,6 @@ from inspire.samplernn.sample import FastStepper, stream  # noqa: E402
 
 SR = 16000
 BLOCK = 320  # 20 ms
-
-
-def flops_per_sample(cfg) -> float:
-    """Multiply-adds x 2 per generated sample (frame tiers amortised over their frames + the MLP)."""
-    gates = 3 if cfg.rnn == "gru" else 4
-    ratios = (cfg.tier_frames[0],) + tuple(cfg.frame_sizes[1:])
-    total = 0.0
-    for frame, ratio in zip(cfg.tier_frames, ratios, strict=True):
-        rnn = cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim)
-        per_frame = 2 * frame * cfg.dim + rnn + 2 * cfg.dim * ratio * cfg.dim
-        total += per_frame / frame
-    return total + 2 * cfg.dim * cfg.dim + 2 * cfg.dim * cfg.levels
-
-
-def gemm_peak(n: int = 2048, reps: int = 10) -> float:
-    """fp32 GFLOP/s of a large square torch.mm (best of `reps`) with torch's current threads."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def blocks(engine: eng.Engine, seconds: float) -> np.ndarray:

@@ -25,24 +25,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from bench_generate import flops_per_sample  # bench/ is the script's folder
 from inspire.config import ModelConfig, get_preset
 from inspire.samplernn import graph, sample
 from inspire.samplernn.model import SampleRNN
 
 SR = 16000
-
-
-def flops_per_sample(cfg: ModelConfig) -> float:
-    """Forward FLOPs per sample: frame tiers (input, RNN, upsample) amortised over their frames,
-    plus the sample-level MLP (the tap-table sum is adds only, ignored)."""
-    gates = 3 if cfg.rnn == "gru" else 4
-    ratios = (cfg.tier_frames[0],) + tuple(cfg.frame_sizes[1:])
-    total = 0.0
-    for frame, ratio in zip(cfg.tier_frames, ratios, strict=True):
-        rnn = cfg.rnn_layers * 2 * (2 * gates * cfg.dim * cfg.dim)
-        per_frame = 2 * frame * cfg.dim + rnn + 2 * cfg.dim * ratio * cfg.dim
-        total += per_frame / frame
-    return total + 2 * cfg.dim * cfg.dim + 2 * cfg.dim * cfg.levels
 
 
 def sync(dev: torch.device) -> None:
