@@ -161,15 +161,8 @@ def parse(spec: str, *, control: str = "temperature") -> Schedule:
                 f"{name} {text!r}: cannot read breakpoint {item.strip()!r} "
                 "(expected FRACTION:VALUE like 0.5:1.1, or SECONDS s:VALUE like 20s:1.1)"
             )
-        pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
+        pos, unit = _position(name, text, m)
         units.add(unit)
-        if not math.isfinite(pos) or pos < 0:
-            raise UserInputError(f"{name} {text!r}: breakpoint position {m.group(1)} must be >= 0")
-        if unit == "fraction" and pos > 1:
-            raise UserInputError(
-                f"{name} {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
-                f"write {m.group(1)}s for seconds)"
-            )
         positions.append(pos)
         values.append(_value(ctl, text, m.group(3)))
     if len(units) > 1:
@@ -198,6 +191,20 @@ def sweep(*settings: list) -> list[tuple]:
     them in turn (`for_clip`), so each combination gets an even share and a sweep of the first
     alone assigns clips as it always did."""
     return [tuple(reversed(combo)) for combo in itertools.product(*reversed(settings))]
+
+
+
+def _position(name: str, text: str, m: re.Match) -> tuple[float, str]:
+    """A breakpoint's position and unit ("fraction" of the clip, or "seconds"), checked."""
+    pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
+    if not math.isfinite(pos) or pos < 0:
+        raise UserInputError(f"{name} {text!r}: breakpoint position {m.group(1)} must be >= 0")
+    if unit == "fraction" and pos > 1:
+        raise UserInputError(
+            f"{name} {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
+            f"write {m.group(1)}s for seconds)"
+        )
+    return pos, unit
 
 
 def _value(ctl: Control, spec: str, text: str) -> float:
@@ -319,15 +326,8 @@ def parse_steer(spec: str) -> Steer:
                 f"steer {text!r}: cannot read breakpoint {item.strip()!r} "
                 "(expected FRACTION:LABEL like 0.5:nebula, or SECONDS s:LABEL like 20s:nebula)"
             )
-        pos, unit = float(m.group(1)), "seconds" if m.group(2) else "fraction"
+        pos, unit = _position("steer", text, m)
         units.add(unit)
-        if not math.isfinite(pos) or pos < 0:
-            raise UserInputError(f"steer {text!r}: breakpoint position {m.group(1)} must be >= 0")
-        if unit == "fraction" and pos > 1:
-            raise UserInputError(
-                f"steer {text!r}: position {m.group(1)} is beyond the clip's end (fractions run 0..1; "
-                f"write {m.group(1)}s for seconds)"
-            )
         positions.append(pos)
         labels.append(_label(text, parts[1]))
     if len(units) > 1:
