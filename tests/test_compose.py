@@ -493,3 +493,50 @@ def test_streamed_analysis_and_spans_agree_with_the_whole_clip(tmp_path):
     got = arrange._passages(clip, streamed, SR, lambda i, j: read_span(tmp_path / "c.wav", i, j))
     assert [(p.in_s, p.out_s, p.level_db, p.brightness) for p in got] == \
         [(p.in_s, p.out_s, p.level_db, p.brightness) for p in mem] and len(mem) >= 2
+
+
+def test_hand_over_at_48k_24_bit_for_a_daw(tmp_path):
+    """`--sample-rate 48000 --bit-depth 24`: piece and stems as a DAW takes them, same length in
+    seconds, the same music (the 48 kHz mix resampled back matches the native render), positions
+    in piece.json in the written file's samples."""
+    _write_clips(tmp_path / "clips", n=2)
+    arr = _arrangement(tmp_path / "p.toml", [
+        dict(clip="clip-00", in_s=0.2, out_s=2.0, crossfade_s=0.3),
+        dict(clip="clip-01", in_s=0.0, out_s=1.5),
+    ], clips_dir="clips")
+    native = compose.render_arrangement(arr, out=tmp_path / "n.wav")
+    from inspire.cli import main
+
+    assert main(["compose", str(arr), "--out", str(tmp_path / "d.wav"), "--stems", str(tmp_path / "stems"),
+                 "--sample-rate", "48000", "--bit-depth", "24"]) == 0
+    info = sf.info(str(tmp_path / "d.wav"))
+    assert (info.samplerate, info.subtype) == (48000, "PCM_24")
+    piece = json.loads((tmp_path / "d.json").read_text())
+    assert piece["sample_rate"] == 48000 and piece["bit_depth"] == 24 and piece["samples"] == info.frames
+    assert abs(info.frames / 48000 - native["seconds"]) < 1e-3
+    for part, ref in zip(piece["parts"], native["parts"], strict=True):
+        assert (part["start_sample"], part["end_sample"]) == (ref["start_sample"] * 3, ref["end_sample"] * 3)
+        stem = sf.info(str(tmp_path / part["stem"]))
+        assert (stem.samplerate, stem.subtype, stem.frames) == (48000, "PCM_24", info.frames)
+    from inspire.audio.io import resample
+
+    back = resample(sf.read(str(tmp_path / "d.wav"), dtype="float32")[0], 48000, SR)
+    want = _read(tmp_path / "n.wav")
+    n = min(len(back), len(want))
+    # Within 5 % RMS (soxr's filters at the edges, 16-bit rounding); a shift of one 16 kHz sample
+    # or a wrong rate would be far off (about 17 % for these 440 Hz partials).
+    assert np.sqrt(np.mean((back[:n] - want[:n]) ** 2)) < 0.05 * np.sqrt(np.mean(want[:n] ** 2))
+
+
+def test_bad_hand_over_formats_are_one_line(tmp_path, capsys):
+    _write_clips(tmp_path / "clips", n=1)
+    arr = _arrangement(tmp_path / "p.toml", [dict(clip="clip-00", in_s=0.0, out_s=1.0)], clips_dir="clips")
+    from inspire.cli import main
+
+    for flags, message in [(["--sample-rate", "100"], "--sample-rate must be a whole number of Hz"),
+                           (["--bit-depth", "24"], "is a lossy format with no bit depth")]:
+        out = tmp_path / ("x.mp3" if "--bit-depth" in flags else "x.wav")
+        assert main(["compose", str(arr), "--out", str(out), *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+        assert not out.exists()

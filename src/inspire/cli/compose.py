@@ -41,6 +41,10 @@ def add(sub, formatter) -> None:
                    help=f"integrated loudness target (default: the arrangement's; {_ARRANGEMENT['lufs']:g})")
     p.add_argument("--true-peak", type=float, default=None,
                    help=f"true-peak ceiling in dBTP (default: the arrangement's; {_ARRANGEMENT['true_peak']:g})")
+    p.add_argument("--sample-rate", type=int, default=None, metavar="HZ",
+                   help="write the piece and stems at this rate (soxr), e.g. 48000 (default: the clips' rate)")
+    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=None,
+                   help="16- or 24-bit PCM, or 32-bit float (default: a 16-bit piece and 24-bit stems)")
     p.add_argument("--seed", type=int, default=0, help="seed for --auto's ordering search")
     p.add_argument("--force", action="store_true", help="overwrite an existing OUT (and its .toml/.json/.labels.txt)")
     p.set_defaults(func=run)
@@ -55,9 +59,10 @@ def run(args) -> int:
     if args.auto is not None:
         mastering = {k: _ARRANGEMENT[k] for k in _MASTERING} | given
         piece = auto_compose(args.auto, minutes=args.minutes, out=args.out, seed=args.seed, stems_dir=args.stems,
-                             force=args.force, **mastering)
+                             force=args.force, sample_rate=args.sample_rate, bit_depth=args.bit_depth, **mastering)
     else:
-        piece = render_arrangement(args.arrangement, out=args.out, stems_dir=args.stems, force=args.force, **given)
+        piece = render_arrangement(args.arrangement, out=args.out, stems_dir=args.stems, force=args.force,
+                                   sample_rate=args.sample_rate, bit_depth=args.bit_depth, **given)
     out = Path(args.out)
     loud = piece["loudness"]
     print(f"inspire compose: {len(piece['parts'])} parts, {piece['seconds']:.1f} s, "

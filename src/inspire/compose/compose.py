@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from inspire import clips
-from inspire.audio.io import write_audio
+from inspire.audio.io import resample, write_audio
 from inspire.compose.arrange import PIECE_KIND, plan
 from inspire.compose.arrangement import (
     NOISE_MODES,
@@ -40,6 +40,7 @@ from inspire.errors import InspireError, UserInputError
 from inspire.files import write_json, write_text
 
 FORMAT_VERSION = 1  # piece.json
+BIT_DEPTHS = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}  # --bit-depth: soundfile subtypes
 OUT_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
 
@@ -122,11 +123,33 @@ def _relpath(p: Path, start: Path) -> str:
         return str(p.resolve())
 
 
+def check_delivery(out: Path, *, sample_rate: int | None, bit_depth: int | None) -> None:
+    """The hand-over format asked for (`--sample-rate`, `--bit-depth`), checked before rendering."""
+    if sample_rate is not None and not (isinstance(sample_rate, int) and 8000 <= sample_rate <= 384000):
+        raise UserInputError(f"--sample-rate must be a whole number of Hz from 8000 to 384000, got {sample_rate!r}")
+    if bit_depth is not None:
+        if bit_depth not in BIT_DEPTHS:
+            raise UserInputError(f"--bit-depth must be one of {', '.join(map(str, BIT_DEPTHS))}, got {bit_depth!r}")
+        if out.suffix.lower() not in (".wav", ".flac", ".aif", ".aiff"):
+            raise UserInputError(f"--bit-depth {bit_depth}: {out.name} is a lossy format with no bit depth "
+                                 "(write .wav, .flac or .aiff)")
+        if bit_depth == 32 and out.suffix.lower() == ".flac":
+            raise UserInputError("--bit-depth 32 (float) cannot be written as FLAC: write .wav or .aiff")
+
+
+def _deliver(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    return resample(x, from_rate, to_rate) if to_rate != from_rate else x
+
+
 def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | None = None,
-                arrangement_path: Path | None = None, auto: dict | None = None) -> dict:
-    """Write the piece (atomically), then OUT.json, OUT.labels.txt and the stems."""
+                arrangement_path: Path | None = None, auto: dict | None = None,
+                sample_rate: int | None = None, bit_depth: int | None = None) -> dict:
+    """Write the piece (atomically), then OUT.json, OUT.labels.txt and the stems. `sample_rate`
+    and `bit_depth` set the hand-over format (soxr resampling; 16/24-bit PCM or 32-bit float):
+    by default the clips' rate, 16-bit piece and 24-bit stems."""
     sr = r.sample_rate
-    write_audio(out, r.mix, sr)
+    out_sr = sample_rate or sr
+    write_audio(out, _deliver(r.mix, sr, out_sr), out_sr, subtype=None if bit_depth is None else BIT_DEPTHS[bit_depth])
     curations: dict[Path, dict | None] = {}
     labels, parts = [], []
     for i, (part, path, start, n) in enumerate(zip(arr.parts, r.paths, r.starts, r.lengths, strict=True)):
@@ -141,7 +164,7 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
             stem = _stem_path(stems_dir, i, path, out)
             full = np.zeros(len(r.mix), dtype=np.float32)
             full[start: start + n] = r.stems[i]
-            write_audio(stem, full, sr, subtype="PCM_24")
+            write_audio(stem, _deliver(full, sr, out_sr), out_sr, subtype=BIT_DEPTHS[bit_depth or 24])
         parts.append({
             "index": i + 1,
             "clip": part.clip,
@@ -152,8 +175,8 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
             "crossfade_s": part.crossfade_s,
             "start_s": round(start / sr, 6),
             "end_s": round((start + n) / sr, 6),
-            "start_sample": start,
-            "end_sample": start + n,
+            "start_sample": round(start * out_sr / sr),  # in the written file
+            "end_sample": round((start + n) * out_sr / sr),
             "generation": _generation(path),
             "curation": None if record is None else {k: record.get(k) for k in ("rank", "score", "verdict", "reasons")},
             "lineage": _lineage_in_part(record, part, start / sr, n / sr),
@@ -165,8 +188,9 @@ def write_piece(arr: Arrangement, r: Rendered, out: Path, *, stems_dir: Path | N
         "file": out.name,
         "arrangement": None if arrangement_path is None else _relpath(arrangement_path, out.parent),
         "labels": out.with_suffix(".labels.txt").name,
-        "sample_rate": sr,
-        "samples": len(r.mix),
+        "sample_rate": out_sr,
+        "bit_depth": bit_depth,
+        "samples": round(len(r.mix) * out_sr / sr),
         "seconds": round(len(r.mix) / sr, 6),
         "noise_reduction": arr.noise_reduction,
         "loudness": r.loudness,
@@ -234,12 +258,15 @@ def _overridden(arr: Arrangement, noise_reduction, lufs, true_peak) -> Arrangeme
 def render_arrangement(arrangement_path: str | os.PathLike, *, out: str | os.PathLike,
                        stems_dir: str | os.PathLike | None = None, force: bool = False,
                        noise_reduction: str | None = None, lufs: float | None = None,
-                       true_peak: float | None = None) -> dict:
+                       true_peak: float | None = None, sample_rate: int | None = None,
+                       bit_depth: int | None = None) -> dict:
     """Render a hand-written (or edited) arrangement to `out`; returns what OUT.json holds.
-    `noise_reduction`, `lufs` and `true_peak` override the arrangement's when given."""
+    `noise_reduction`, `lufs` and `true_peak` override the arrangement's when given;
+    `sample_rate` and `bit_depth` set the files' format (see `write_piece`)."""
     out = Path(out)
     stems = Path(stems_dir) if stems_dir is not None else None
     _check_out(out, force=force, stems_dir=stems)
+    check_delivery(out, sample_rate=sample_rate, bit_depth=bit_depth)
     arr = _overridden(read_arrangement(arrangement_path), noise_reduction, lufs, true_peak)
     paths = clip_paths(arr)
     _check_sources(_written(out, stems, paths, auto=False), _sources(paths, Path(arrangement_path)))
@@ -247,18 +274,21 @@ def render_arrangement(arrangement_path: str | os.PathLike, *, out: str | os.Pat
     r = render(arr, with_stems=stems is not None)
     for w in r.warnings:
         _say(f"warning: {w}")
-    return write_piece(arr, r, out, stems_dir=stems, arrangement_path=Path(arrangement_path))
+    return write_piece(arr, r, out, stems_dir=stems, arrangement_path=Path(arrangement_path),
+                       sample_rate=sample_rate, bit_depth=bit_depth)
 
 
 def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.PathLike, seed: int = 0,
                  noise_reduction: str = "mix", lufs: float = -14.0, true_peak: float = -1.0,
-                 stems_dir: str | os.PathLike | None = None, force: bool = False) -> dict:
+                 stems_dir: str | os.PathLike | None = None, force: bool = False, sample_rate: int | None = None,
+                 bit_depth: int | None = None) -> dict:
     """Arrange the best passages of `clips_dir` into a piece of about `minutes`, render it to
     `out` and write OUT.toml (the arrangement, to edit and render again), OUT.json and
     OUT.labels.txt beside it. Returns what OUT.json holds."""
     out = Path(out)
     stems = Path(stems_dir) if stems_dir is not None else None
     _check_out(out, force=force, stems_dir=stems)
+    check_delivery(out, sample_rate=sample_rate, bit_depth=bit_depth)
     if (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
             or not (math.isfinite(minutes) and minutes > 0)):
         raise UserInputError(f"--minutes must be a positive number, got {minutes!r}")
@@ -294,6 +324,7 @@ def auto_compose(clips_dir: str | os.PathLike, *, minutes: float, out: str | os.
     auto = {"clips_dir": clips_rel, "minutes": float(minutes), "seed": seed, "requested_s": pl.requested_s,
             "planned_s": pl.seconds, "available_s": pl.available_s,
             "used_curation": pl.used_curation, "skipped": list(pl.skipped)}
-    piece = write_piece(arr, r, out, stems_dir=stems, arrangement_path=toml_path, auto=auto)
+    piece = write_piece(arr, r, out, stems_dir=stems, arrangement_path=toml_path, auto=auto,
+                        sample_rate=sample_rate, bit_depth=bit_depth)
     write_arrangement(toml_path, arr, notes=notes, header=header)
     return piece
