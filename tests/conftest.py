@@ -48,3 +48,19 @@ def album(tmp_path):
         x = sine(f, secs, 16000) + 0.1 * sine(3 * f, secs, 16000)
         write(folder / f"track{i}.wav", x, 16000)
     return folder
+
+
+def save_checkpoint(run_dir, model, *, step: int, sample_rate: int = 16000) -> None:
+    """Write `model` (e.g. random-init) as RUN/checkpoints/best.pt with mu-law data settings: a run
+    that generate and play load like a trained one."""
+    from inspire import config
+    from inspire.samplernn import checkpoint
+
+    cfg = model.cfg
+    checkpoint.save(run_dir / "checkpoints" / "best.pt", {
+        "model_config": config.to_dict(cfg),
+        "train_config": config.to_dict(config.TrainConfig()),
+        "data": {"sample_rate": sample_rate, "quantization": "mu-law", "levels": cfg.levels, "fingerprint": "test"},
+        "model": model.state_dict(),
+        "step": step,
+    })

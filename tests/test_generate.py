@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from inspire import config
-from inspire.config import ModelConfig, TrainConfig
+from conftest import save_checkpoint
+from inspire.config import ModelConfig
 from inspire.errors import AudioReadError, CheckpointError, UserInputError
-from inspire.samplernn import checkpoint, generate, sample
+from inspire.samplernn import generate, sample
 from inspire.samplernn.model import SampleRNN
 
 SR = 16000
@@ -27,14 +27,7 @@ def _model(cfg=TINY, seed=0):
 def run(tmp_path):
     """A run folder with a random-init tiny checkpoint at checkpoints/best.pt."""
     run_dir = tmp_path / "run"
-    m = _model()
-    checkpoint.save(run_dir / "checkpoints" / "best.pt", {
-        "model_config": config.to_dict(TINY),
-        "train_config": config.to_dict(TrainConfig()),
-        "data": {"sample_rate": SR, "quantization": "mu-law", "levels": TINY.levels, "fingerprint": "test"},
-        "model": m.state_dict(),
-        "step": 7,
-    })
+    save_checkpoint(run_dir, _model(), step=7, sample_rate=SR)
     return run_dir
 
 

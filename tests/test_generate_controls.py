@@ -9,10 +9,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from inspire import clips, config
-from inspire.config import ModelConfig, TrainConfig
+from conftest import save_checkpoint
+from inspire import clips
+from inspire.config import ModelConfig
 from inspire.errors import UserInputError
-from inspire.samplernn import checkpoint, generate
+from inspire.samplernn import generate
 from inspire.samplernn.guard import GuardConfig
 from inspire.samplernn.model import SampleRNN
 
@@ -26,13 +27,7 @@ def run(tmp_path):
     """A run folder with a random-init tiny checkpoint (its output is noise: the guard triggers)."""
     run_dir = tmp_path / "run"
     torch.manual_seed(0)
-    checkpoint.save(run_dir / "checkpoints" / "best.pt", {
-        "model_config": config.to_dict(TINY),
-        "train_config": config.to_dict(TrainConfig()),
-        "data": {"sample_rate": SR, "quantization": "mu-law", "levels": TINY.levels, "fingerprint": "test"},
-        "model": SampleRNN(TINY).state_dict(),
-        "step": 7,
-    })
+    save_checkpoint(run_dir, SampleRNN(TINY), step=7, sample_rate=SR)
     return run_dir
 
 

@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from inspire import config
-from inspire.config import ModelConfig, TrainConfig
+from conftest import save_checkpoint
+from inspire.config import ModelConfig
 from inspire.errors import UserInputError
-from inspire.samplernn import checkpoint, controls
+from inspire.samplernn import controls
 from inspire.samplernn.controls import Control, MidiMap, Timeline
 
 SR = 16000
@@ -40,13 +40,7 @@ def run(tmp_path):
     songs = [tmp_path / "song0.wav", tmp_path / "song1.wav"]
     prepare(songs, run_dir, PrepareSettings(levels=TINY.levels), progress=False)
     torch.manual_seed(0)
-    checkpoint.save(run_dir / "checkpoints" / "best.pt", {
-        "model_config": config.to_dict(TINY),
-        "train_config": config.to_dict(TrainConfig()),
-        "data": {"sample_rate": SR, "quantization": "mu-law", "levels": TINY.levels, "fingerprint": "test"},
-        "model": SampleRNN(TINY).state_dict(),
-        "step": 3,
-    })
+    save_checkpoint(run_dir, SampleRNN(TINY), step=3, sample_rate=SR)
     return run_dir
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import save_checkpoint
 from inspire import config, schedule
 from inspire.config import ModelConfig
 from inspire.errors import CheckpointError, ConfigError, UserInputError
@@ -342,7 +343,6 @@ JOB_CFG = ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("pads", "dr
 
 
 def _save_run(run_dir, cfg):
-    from inspire.samplernn import checkpoint
 
     torch.manual_seed(0)
     m = SampleRNN(cfg)
@@ -350,11 +350,7 @@ def _save_run(run_dir, cfg):
         for tier in m.tiers:
             if tier.label_table is not None:
                 tier.label_table.normal_(0, 1.0)
-    checkpoint.save(run_dir / "checkpoints" / "best.pt", {
-        "model_config": config.to_dict(cfg), "train_config": config.to_dict(config.TrainConfig()),
-        "data": {"sample_rate": 16000, "quantization": "mu-law", "levels": cfg.levels, "fingerprint": "test"},
-        "model": m.state_dict(), "step": 3,
-    })
+    save_checkpoint(run_dir, m, step=3)
     return run_dir
 
 
