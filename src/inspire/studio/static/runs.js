@@ -3,7 +3,7 @@
 // that sounds best rather than the one with the lowest loss.
 
 import { getJSON, putJSON, say, token } from './api.js';
-import { claim, createWave, loadWaveform } from './wave.js';
+import { claim, createWave, loadWaveform, sharpCanvas } from './wave.js';
 
 const METRICS_MS = 5000;
 const CHECKPOINTS_MS = 15000;
@@ -170,15 +170,7 @@ class RunPanel {
 
   drawCurve() {
     this.fillValidation();
-    const canvas = this.el.querySelector('.curve');
-    const w = canvas.clientWidth || 800;
-    const h = canvas.clientHeight || 240;
-    const dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-    const ctx = canvas.getContext('2d');
-    ctx.scale(dpr, dpr);
-    ctx.clearRect(0, 0, w, h);
+    const { ctx, w, h } = sharpCanvas(this.el.querySelector('.curve'), 800, 240);
     ctx.font = '11px system-ui, sans-serif';
     const train = this.rows.filter((r) => Number.isFinite(r.train_bits));
     const val = this.rows.filter((r) => Number.isFinite(r.val_bits));

@@ -135,18 +135,27 @@ export function drawSpectrogram(canvas, data) {
 }
 
 /**
- * Draw a temperature curve {times_s, values} over `canvas` (a second canvas stacked on the
- * spectrogram), on the clip's time axis [0, duration] and the temperature range [lo, hi].
+ * A cleared 2-D context on `canvas` at the screen's pixel density, drawing in CSS pixels
+ * (w x h: the canvas's laid-out size, or the defaults before layout).
  */
-export function drawTemperature(canvas, curve, duration, [lo, hi]) {
-  const w = canvas.clientWidth || 600;
-  const h = canvas.clientHeight || 50;
+export function sharpCanvas(canvas, defaultW, defaultH) {
+  const w = canvas.clientWidth || defaultW;
+  const h = canvas.clientHeight || defaultH;
   const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.round(w * dpr);
   canvas.height = Math.round(h * dpr);
   const ctx = canvas.getContext('2d');
   ctx.scale(dpr, dpr);
   ctx.clearRect(0, 0, w, h);
+  return { ctx, w, h };
+}
+
+/**
+ * Draw a temperature curve {times_s, values} over `canvas` (a second canvas stacked on the
+ * spectrogram), on the clip's time axis [0, duration] and the temperature range [lo, hi].
+ */
+export function drawTemperature(canvas, curve, duration, [lo, hi]) {
+  const { ctx, w, h } = sharpCanvas(canvas, 600, 50);
   if (!curve || !curve.times_s || curve.times_s.length === 0 || !(duration > 0)) return;
   const y = (v) => h - 3 - ((v - lo) / Math.max(hi - lo, 1e-6)) * (h - 6);
   const x = (t) => (t / duration) * w;
