@@ -31,6 +31,7 @@ from inspire.samplernn.sample import (
     control_blocks,
     guide,
     sample_logits,
+    start_streams,
 )
 
 
@@ -181,12 +182,9 @@ def stream(
     `graph`: capture a CUDA graph (default: on CUDA devices).
     """
     device = next(model.parameters()).device
-    b, lb, period = len(seeds), model.lookback, model.lookback
+    b, period = len(seeds), model.lookback
     guided = _check_guidance(model, guidance)
-    if history is None:
-        history = torch.full((b, lb), model.cfg.levels // 2, dtype=torch.long, device=device)
-    if state is None:
-        state = model.start(2 * b if guided else b)
+    history, state = start_streams(model, b, history=history, state=state, guided=guided)
     runner = PeriodStepper(model, history, state, graph=graph, stepper=stepper, guidance=guidance,
                            min_p=min_p is not None, top_p=top_p is not None)
     f1 = runner.f1

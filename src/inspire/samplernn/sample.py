@@ -408,6 +408,21 @@ def control_blocks(start: int, n: int, b: int, temperature: Temperature, min_p: 
     return temps, mp, tp
 
 
+def start_streams(model: SampleRNN, b: int, *, history: Tensor | None, state: StepState | None,
+                  guided: bool) -> tuple[Tensor, StepState]:
+    """Where `b` streams start: the given history (B, lookback) and state, else silence and the
+    learned initial state (2B rows of state when guided: steered and unsteered side by side)."""
+    lb = model.lookback
+    if history is None:
+        silence = silence_level(levels=model.cfg.levels)  # the same class for both quantization kinds
+        history = torch.full((b, lb), silence, dtype=torch.long, device=next(model.parameters()).device)
+    if history.shape != (b, lb):
+        raise ValueError(f"history has shape {tuple(history.shape)}, expected {(b, lb)}")
+    if state is None:
+        state = model.start(2 * b if guided else b)
+    return history, state
+
+
 @torch.inference_mode()
 def stream(
     model: SampleRNN,
@@ -440,14 +455,8 @@ def stream(
     device = next(model.parameters()).device
     b, lb = len(seeds), model.lookback
     guided = _check_guidance(model, guidance)
-    if history is None:
-        silence = silence_level(levels=model.cfg.levels)  # the same class for both quantization kinds
-        history = torch.full((b, lb), silence, dtype=torch.long, device=device)
-    if history.shape != (b, lb):
-        raise ValueError(f"history has shape {tuple(history.shape)}, expected {(b, lb)}")
+    history, state = start_streams(model, b, history=history, state=state, guided=guided)
     step = (stepper or FastStepper(model)).step if (fast or stepper) else model.step
-    if state is None:
-        state = model.start(2 * b if guided else b)
     f1, t0 = model.cfg.frame_sizes[0], state.t
     moving = callable(labels)
     lab = None if moving else _label_block(model, labels, torch.zeros(1), b, guided=guided)  # (B or 2B, 1, rows)
