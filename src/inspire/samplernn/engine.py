@@ -420,6 +420,7 @@ class Session:
     knob to sound is at most (ahead + block) / rate plus the device's own latency. Controls wait
     in a queue and land at the start of the next block made, at a sample position recorded in
     `timeline`. `pads`: pad number -> Snapshot of a primed state (see `prime_pads`).
+    `label_pads`: pad number -> label row, pads that steer a labelled model instead of priming.
     `on_block(pos, classes, audio)` sees every block made (for recording), in the producer thread.
     `out_rate`: resample on the fly with soxr's streaming resampler (None: the model's rate).
     `n_samples`: stop generating after this many (None: until stop()).
@@ -427,7 +428,7 @@ class Session:
 
     def __init__(self, engine: Engine, *, seed: int, timeline, decode, sample_rate: int, pads: dict | None = None,
                  out_rate: int | None = None, block: int = 320, ahead: float = 0.08, n_samples: int | None = None,
-                 on_block=None):
+                 on_block=None, label_pads: dict | None = None):
         import queue
         import threading
 
@@ -436,6 +437,7 @@ class Session:
         self.engine, self.timeline, self.decode = engine, timeline, decode
         self.sample_rate, self.out_rate = int(sample_rate), int(out_rate or sample_rate)
         self.pads = dict(pads or {})
+        self.label_pads = {int(k): int(v) for k, v in (label_pads or {}).items()}
         self.block, self.n_samples, self.on_block = int(block), n_samples, on_block
         self.seed = int(seed)
         self.noise = Uniforms([self.seed])
@@ -468,8 +470,15 @@ class Session:
         c = Control(kind, value)
         if c.kind == "pad" and int(c.value) == 0:
             c = Control("reset")  # pad 0 is silence
+        if c.kind == "pad" and int(c.value) in self.label_pads:
+            c = Control("label", self.label_pads[int(c.value)])
         if c.kind == "pad" and int(c.value) not in self.pads:
-            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, sorted(self.pads))) or 'none'})")
+            known = sorted({*self.pads, *self.label_pads})
+            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, known)) or 'none'})")
+        if c.kind == "label" and not 0 <= int(c.value) <= self.engine.label_rows - 1:
+            raise ValueError(f"no label {int(c.value)}: the model has "
+                             + (f"labels 1-{self.engine.label_rows - 1} (0: no label)" if self.engine.label_rows
+                                else "no labels"))
         self.controls.put(c)
 
     def read(self, n: int) -> np.ndarray:
@@ -521,6 +530,9 @@ class Session:
         elif c.kind == "reset":
             self.engine.reset()
             self.timeline.add(pos, reset=True)
+        elif c.kind == "label":
+            self.engine.set_labels(int(c.value))
+            self.timeline.add(pos, label=int(c.value))
         elif c.kind == "quit":
             self._stop.set()
 
@@ -588,6 +600,8 @@ def render(engine: Engine, *, seed: int, timeline, pads: dict[int, Snapshot], n_
                 engine.restore(pads[int(ev["pad"])])
             elif ev.get("reset"):
                 engine.reset()
+            elif "label" in ev:
+                engine.set_labels(int(ev["label"]))
             i += 1
         nxt = events[i]["at"] if i < len(events) else n_samples
         n = min(block, n_samples - pos, max(1, nxt - pos))
