@@ -552,3 +552,24 @@ def test_steering_what_cannot_be_steered_is_one_line(run, labelled, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown label 'drums'; the model knows: lsong0, lsong1 (and none)" in err and "\n" not in err
     assert controls.osc("/inspire/label", 2) == controls.Control("label", 2)
+
+
+def test_truncation_lanes_play_are_recorded_and_render_again(run, capsys):
+    code = _cli(["play", str(run), "--audio-device", "none", "--seconds", "2", "--seed", "4", "--record",
+                 "--temperature", "1.5", "--min-p", "0.1", "--top-p", "0:1,1:0.8", "--quiet"])
+    assert code == 0
+    wav = Path(capsys.readouterr().out.strip())
+    side = json.loads(wav.with_suffix(".json").read_text())
+    assert side["min_p"]["spec"] == "0.1" and side["top_p"]["values"][-1] == pytest.approx(0.8)
+    assert side["performance"]["timeline"]["min_p"] == "0.1"
+    assert _cli(["generate", str(run), "--again", side["id"], "--quiet"]) == 0
+    again = run / "clips" / f"again-{side['id']}-2s" / wav.name
+    a = sf.read(str(wav), dtype="int16")[0]
+    assert np.array_equal(a, sf.read(str(again), dtype="int16")[0])
+    capsys.readouterr()
+    assert _cli(["play", str(run), "--audio-device", "none", "--seconds", "2", "--seed", "4", "--record",
+                 "--temperature", "1.5", "--quiet"]) == 0
+    plain = Path(capsys.readouterr().out.strip())
+    assert not np.array_equal(a, sf.read(str(plain), dtype="int16")[0])
+    assert _cli(["play", str(run), "--audio-device", "none", "--seconds", "1", "--min-p", "1.5"]) == 2
+    assert "min-p must be a number in [0, 1), got 1.5" in capsys.readouterr().err

@@ -50,6 +50,10 @@ def add(sub, formatter) -> None:
     p.add_argument("--temperature", "-t", default="1.0", metavar="SPEC",
                    help="the starting temperature, or an automation lane in generate's grammar (0.9:1.2 ramps over "
                         "--seconds; 0s:0.9,30s:1.2 in seconds); a knob takes over from the lane when touched")
+    p.add_argument("--min-p", default=None, metavar="SPEC",
+                   help="truncation as `inspire generate --min-p` takes it (a constant or a lane; default off)")
+    p.add_argument("--top-p", default=None, metavar="SPEC",
+                   help="truncation as `inspire generate --top-p` takes it (a constant or a lane; default off)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed and recorded)")
     p.add_argument("--seconds", type=float, default=None,
                    help="stop after this much audio (default: play until q or Ctrl-C)")
@@ -146,7 +150,7 @@ def _play(args, *, seed, audio, holder, quit_event, status, on_control) -> int:
                      pad_seconds=args.pad_seconds, allow_slow=args.allow_slow, steer=args.steer)
     sr = inst.sample_rate
     n_samples = None if args.seconds is None else max(1, round(args.seconds * sr))
-    timeline = controls.Timeline(args.temperature, sample_rate=sr, span=n_samples)
+    timeline = controls.Timeline(args.temperature, sample_rate=sr, span=n_samples, min_p=args.min_p, top_p=args.top_p)
     take = None
     if args.record is not None:
         folder = Path(args.record) if args.record else Path(args.run_dir) / "clips" / "takes"

@@ -169,13 +169,19 @@ class Timeline:
     row from there on; 0: no label). They are added in order of position.
     """
 
-    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None):
+    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None, min_p: str | None = None,
+                 top_p: str | None = None):
         self.schedule = sched.parse(lane)
-        if self.schedule.unit == "fraction" and len(self.schedule.positions) > 1 and not span:
-            raise UserInputError(
-                f"temperature {lane!r}: a ramp over the take needs its length (--seconds), or breakpoints in "
-                "seconds (e.g. 0s:0.9,30s:1.2)"
-            )
+        # Truncation lanes (sample.sample_logits): None when off; they play as written (no knob).
+        self.truncation = {name: None if spec is None else sched.parse(spec, control=control)
+                           for name, spec, control in (("min_p", min_p, "min-p"), ("top_p", top_p, "top-p"))}
+        self.truncation = {k: v for k, v in self.truncation.items() if v is not None and not v.neutral}
+        for name, schedule in (("temperature", self.schedule), *self.truncation.items()):
+            if schedule.unit == "fraction" and len(schedule.positions) > 1 and not span:
+                raise UserInputError(
+                    f"{name.replace('_', '-')} {schedule.spec!r}: a ramp over the take needs its length (--seconds), "
+                    "or breakpoints in seconds (e.g. 0s:0.9,30s:1.2)"
+                )
         self.sample_rate, self.span = int(sample_rate), span
         self.events: list[dict] = []
         self._set_at: list[int] = []
@@ -219,12 +225,20 @@ class Timeline:
     def temperature_at(self, pos: int) -> float:
         return float(self.temperatures(pos, 1)[0])
 
+    def truncations(self, start: int, n: int) -> dict[str, np.ndarray]:
+        """{"min_p": (n,), "top_p": (n,)} float32 of samples start..start+n, for the lanes in use."""
+        last_s = (self.span - 1) / self.sample_rate if self.span else 0.0
+        t = (start + np.arange(n, dtype=np.float64)) / self.sample_rate
+        return {k: s.at(t, last_s).astype(np.float32) for k, s in self.truncation.items()}
+
     def to_json(self) -> dict:
-        return {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out = {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out.update({k: s.spec for k, s in self.truncation.items()})
+        return out
 
     @classmethod
     def from_json(cls, d: dict, *, sample_rate: int) -> Timeline:
-        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"))
+        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"), min_p=d.get("min_p"), top_p=d.get("top_p"))
         for ev in d.get("events", []):
             tl.add(**ev)
         return tl

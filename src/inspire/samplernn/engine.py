@@ -36,6 +36,7 @@ from inspire.samplernn.sample import NOISE_BLOCK, FastStepper, sample_logits
 
 BACKENDS = ("numba", "torch")
 _NO_LOGITS = np.zeros((0, 0, 0), np.float32)
+_OFF = np.zeros((0, 0), np.float32)  # a truncation that is off (min-p 0, top-p 1)
 PRECISIONS = ("fp32", "int8")
 
 
@@ -308,8 +309,8 @@ class Engine:
 
                 lay = self.layout
                 dummy = np.zeros((1, self.streams), np.float32)
-                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, lay.wf, lay.wq, lay.mat,
-                       lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
+                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, _OFF, _OFF, lay.wf, lay.wq,
+                       lay.mat, lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
             else:
                 from inspire.samplernn.sample import prime_state
 
@@ -319,14 +320,21 @@ class Engine:
 
     # generation -------------------------------------------------------------------------------
 
-    def generate(self, temps: np.ndarray, unif: np.ndarray, *, logits: bool = False):
+    def generate(self, temps: np.ndarray, unif: np.ndarray, *, min_p: np.ndarray | None = None,
+                 top_p: np.ndarray | None = None, logits: bool = False):
         """The next n samples of every stream: temps and unif (n, B) float32 -> (B, n) int64.
+        min_p, top_p: (n, B) truncation (`sample.sample_logits`), or None for off.
         With `logits`, also every sample's logits (B, n, levels), before temperature."""
         temps = np.ascontiguousarray(temps, np.float32)
         unif = np.ascontiguousarray(unif, np.float32)
         n, b = temps.shape
         if b != self.streams or unif.shape != temps.shape:
             raise ValueError(f"temps {temps.shape} and unif {unif.shape} must both be (n, {self.streams})")
+        minp = _OFF if min_p is None else np.ascontiguousarray(min_p, np.float32)
+        topp = _OFF if top_p is None else np.ascontiguousarray(top_p, np.float32)
+        for name, a in (("min_p", minp), ("top_p", topp)):
+            if a.size and a.shape != temps.shape:
+                raise ValueError(f"{name} {a.shape} must be (n, {self.streams}) like temps")
         lb = self.lookback
         buf = np.empty((b, lb + n), np.int64)
         buf[:, :lb] = self.history
@@ -335,24 +343,28 @@ class Engine:
             from inspire.samplernn import kernels as kr
 
             lay = self.layout
-            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, lay.wf, lay.wq,
-                                lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
+            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, minp, topp,
+                                lay.wf, lay.wq, lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
         else:
-            self._generate_torch(buf, temps, unif, keep)
+            self._generate_torch(buf, temps, unif, minp, topp, keep)
         self.history = buf[:, -lb:].copy()
         return (buf[:, lb:], keep.transpose(1, 0, 2)) if logits else buf[:, lb:]
 
     @torch.inference_mode()
-    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, keep: np.ndarray) -> None:
+    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, minp: np.ndarray,
+                        topp: np.ndarray, keep: np.ndarray) -> None:
         lb = self.lookback
         tbuf = torch.from_numpy(buf)  # shares memory: samples land in buf
         tt, tu = torch.from_numpy(temps), torch.from_numpy(unif)
+        tm = torch.from_numpy(minp) if minp.size else None
+        tp = torch.from_numpy(topp) if topp.size else None
         state = self.state
         for s in range(temps.shape[0]):
             logits, state = self.stepper.step(tbuf[:, s : s + lb], state, self.label_weights)
             if keep.shape[0]:
                 keep[s] = logits.float().numpy()
-            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s])
+            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s], min_p=None if tm is None else tm[s],
+                                            top_p=None if tp is None else tp[s])
         self.state, self.t = state, state.t
 
 
@@ -559,7 +571,8 @@ class Session:
                 n = self.block if self.n_samples is None else min(self.block, self.n_samples - self.position)
                 t0 = time.perf_counter()
                 temps = self.timeline.temperatures(self.position, n)[:, None]
-                classes = self.engine.generate(temps, self.noise.next(n))[0]
+                trunc = {k: v[:, None] for k, v in self.timeline.truncations(self.position, n).items()}
+                classes = self.engine.generate(temps, self.noise.next(n), **trunc)[0]
                 audio = self.decode(classes)
                 self.block_seconds.append(time.perf_counter() - t0)
                 if self.on_block is not None:
@@ -605,5 +618,6 @@ def render(engine: Engine, *, seed: int, timeline, pads: dict[int, Snapshot], n_
             i += 1
         nxt = events[i]["at"] if i < len(events) else n_samples
         n = min(block, n_samples - pos, max(1, nxt - pos))
-        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n))[0]
+        trunc = {k: v[:, None] for k, v in timeline.truncations(pos, n).items()}
+        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n), **trunc)[0]
         pos += n

@@ -259,8 +259,9 @@ class Take:
 def write_take_sidecar(ctx, folder: Path, take_id: str, *, seed: int, samples: int, timeline: controls.Timeline,
                        performance: dict) -> None:
     plan = generate.ClipPlan(0, take_id, int(seed), generate.stream_seed(seed, 0), timeline.schedule, None)
+    truncation = {k: c.resolved(samples, timeline.sample_rate) for k, c in timeline.truncation.items()}
     generate._write_sidecar(folder, ctx, plan, None, n_samples=samples, include_prime=False, offset_s=0.0,
-                            fields={"temperature": timeline.curve(samples)},
+                            fields={"temperature": timeline.curve(samples), **truncation},
                             extra={"engine": performance["engine"], "performance": performance})
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": {"play": True}}
     clips.rebuild_manifest(folder, header)
