@@ -115,7 +115,7 @@ def run_options(studio, key: str) -> dict:
 
     path = studio.run(key)
     info = runs.summary(path)
-    tracks, error = [], None
+    tracks, error, sr = [], None, None
     try:
         data = load_prepared(path)
         sr = int(data.settings.sample_rate)
@@ -130,6 +130,7 @@ def run_options(studio, key: str) -> dict:
         "checkpoints": [{k: c[k] for k in ("name", "step", "best", "last")} for c in info["checkpoints"] if c["file"]],
         "best": (cdir / "best.pt").is_file() or (cdir / "last.pt").is_file(),
         "chosen": info["chosen"],
+        "sample_rate": sr,  # the page opens its audio at the model's rate (None: known when it plays)
         "tracks": tracks,
         "tracks_error": error,
     }
