@@ -71,7 +71,8 @@ const MARKUP = `
       </div>
       <div class="panel live-knob">
         <div id="live-knob"></div>
-        <div class="knob-caption">temperature <span id="live-source" class="muted"></span></div>
+        <div class="knob-caption">temperature</div>
+        <div id="live-source" class="muted mono">&nbsp;</div>
         <div class="knob-range muted">range <input id="live-lo" type="number" step="0.05" min="0.05">
           &ndash; <input id="live-hi" type="number" step="0.05" min="0.05"></div>
       </div>
@@ -463,7 +464,7 @@ async function onJSON(m) {
       state.speed = m.speed;
       if (m.speed) el.speed.textContent = `${m.speed.toFixed(1)}× real time`;
       if (performance.now() - state.lastTouch > TOUCH_MS) knob.set(m.temperature);
-      el.source.textContent = `· engine ${m.temperature.toFixed(3)}`;
+      el.source.textContent = `engine at ${m.temperature.toFixed(3)}`;
       el.section.dataset.temperature = String(m.temperature);
       break;
     case 'recording':
@@ -570,7 +571,7 @@ function addTake(m) {
 export function onKey(ev) {
   const t = ev.target;
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  if (t && (t.matches('input, select, textarea') || t.classList.contains('knob'))) return;
+  if (t && t.matches('input, select, textarea')) return;  // the knob keeps its own keys (arrows, pages)
   const k = ev.key;
   if (k === ' ' && t && t.matches('button')) return;  // the focused button's own click
   if (k === ' ') { ev.preventDefault(); if (state.phase === 'idle') start(); else stop(); return; }
