@@ -136,12 +136,48 @@ def test_the_websocket_needs_the_token_and_the_page_origin(client):
         Page(ws).send(type="stop")  # a script's header works too
 
 
+def test_the_real_server_refuses_a_websocket_without_the_token(run):
+    """uvicorn with its WebSocket implementation, over a socket: the guard sees the handshake."""
+    import threading
+    import time
+
+    import uvicorn
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from inspire.studio.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app([run], token=TOKEN, cache_folder=None), log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the studio did not start"
+            time.sleep(0.02)
+        url = f"ws://127.0.0.1:{sock.getsockname()[1]}/api/live/ws"
+        for bad, headers in ((url, {}), (f"{url}?token=wrong", {}), (f"{url}?token={TOKEN}", {"Origin": "http://evil.example"})):
+            with pytest.raises(InvalidStatus) as info:
+                connect(bad, additional_headers=headers, open_timeout=10).close()
+            assert info.value.response.status_code == 403
+        with connect(f"{url}?token={TOKEN}", open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "stop"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "stopped"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 def test_live_options_list_the_run_its_checkpoints_and_tracks(client, run):
     data = client.get("/api/live").json()
     (r,) = data["runs"]
     assert r["key"] == "r0" and r["path"] == str(run.resolve()) and r["best"] is True
     assert [t["seconds"] for t in r["tracks"]] == [2.0, 2.0]
     assert data["playing"] is False and data["defaults"]["knob"] == [0.5, 1.5]
+    assert r["sample_rate"] == SR
+    assert "/api/live/ws" in client.get("/api/docs").text  # the WebSocket is documented beside the routes
 
 
 # ---- a performance ---------------------------------------------------------------------------

@@ -462,7 +462,10 @@ async function onJSON(m) {
       break;
     case 'stats':
       state.speed = m.speed;
-      if (m.speed) el.speed.textContent = `${m.speed.toFixed(1)}× real time`;
+      if (m.speed) {
+        el.speed.textContent = `${m.speed.toFixed(1)}× real time`;
+        el.speed.classList.toggle('bad', m.speed < 1);  // slower than the sound: underruns will follow
+      }
       if (performance.now() - state.lastTouch > TOUCH_MS) knob.set(m.temperature);
       el.source.textContent = `engine at ${m.temperature.toFixed(3)}`;
       el.section.dataset.temperature = String(m.temperature);
