@@ -94,15 +94,16 @@ class _Room:
                 self.owner = None
 
 
+_ROOM_LOCK = threading.Lock()
+
+
 def _room(app) -> _Room:
+    """The app's room, made on first use (the studio's server knows nothing of it)."""
     state = app.state
     with _ROOM_LOCK:
         if not hasattr(state, "live_room"):
             state.live_room = _Room()
     return state.live_room
-
-
-_ROOM_LOCK = threading.Lock()
 
 
 # ---- what the panel can play ---------------------------------------------------------------
