@@ -19,6 +19,14 @@ cores lower every figure.
 
     .venv/bin/python bench/studio_live.py                       # tiny and small, 8 s each
     .venv/bin/python bench/studio_live.py --presets live --seconds 20 --screenshots /tmp/shots
+
+Measured on the 2-core dev machine with other jobs on it (load average 4.1-5.7 over three runs),
+engine x real time while playing (median of half-second readings), underruns in 8 s:
+    tiny   play 5.0-7.5x (0-11)   ws 3.7-5.1x   page 4.5-5.4x (0-1)
+    small  play 1.1-1.5x int8 (2-18)   ws 0.8-1.05x   page 0.9-1.2x int8 (1-5)
+The studio's engine is inspire play's: with a client that costs nothing (ws) it runs within the
+noise of the command's figures; the page's Chromium shares the two cores. small needs an idle
+machine (bench_engine.py: 2.8x int8 on one free core); tiny and live play with room to spare.
 """
 
 from __future__ import annotations
