@@ -141,6 +141,11 @@ def test_timeline_lane_then_knob_latches():
     curve = tl.curve(1001)
     played = np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"])
     assert np.allclose(played, tl.temperatures(0, 1001), atol=1e-5)
+    for start in (0, 350, 650, 900, 950):  # a take punched in at `start`: its own time 0 is the session's `start`
+        part = tl.curve(1001 - start, start=start)
+        assert part["times_s"][0] == 0.0
+        played = np.interp(np.arange(1001 - start) / SR, part["times_s"], part["values"])
+        assert np.allclose(played, tl.temperatures(start, 1001 - start), atol=1e-5)
     with pytest.raises(UserInputError, match="--seconds"):
         Timeline("0.9:1.2", sample_rate=SR)  # a ramp needs the take's length
     assert Timeline("0s:0.9,1s:1.1", sample_rate=SR).temperatures(SR, 1)[0] == pytest.approx(1.1)

@@ -190,7 +190,8 @@ def _play(args, *, seed, audio, holder, quit_event, status, on_control) -> int:
     if take is not None:
         if audio is not None:
             session.underruns = underruns
-        path = take.finish(session, audio_device=device, device_rate=out_rate)
+        path = take.finish(session.timeline, underruns=session.underruns, audio_device=device,
+                           device_rate=out_rate)
         print(f"play: take {take.id} recorded; render it again with: inspire generate {args.run_dir} --again {take.id}",
               file=sys.stderr)
         print(path)

@@ -243,32 +243,36 @@ class Timeline:
             tl.add(**ev)
         return tl
 
-    def curve(self, n_samples: int, *, max_points: int = 2000) -> dict:
-        """The temperature as played over a take of n_samples, as {"spec", "times_s", "values"}
-        (linear interpolation between the points gives every sample, up to max_points)."""
-        sr, last = self.sample_rate, max(n_samples - 1, 0)
-        first_set = self._set_at[0] if self._set_at else n_samples
+    def curve(self, n_samples: int, *, start: int = 0, max_points: int = 2000) -> dict:
+        """The temperature as played over samples start..start+n_samples, as {"spec", "times_s",
+        "values"} with times from `start` (linear interpolation between the points gives every
+        sample, up to max_points). `start` > 0: a take punched in after the session began."""
+        sr, first, last = self.sample_rate, int(start), int(start) + max(n_samples - 1, 0)
+        end = first + n_samples
+        first_set = self._set_at[0] if self._set_at else end
         points: list[tuple[int, float]] = []
-        lane_end = min(first_set, n_samples) - 1
-        if lane_end >= 0:
-            span = self.span or n_samples
+        lane_end = min(first_set, end) - 1
+        if lane_end >= first:
+            span = self.span or end
             inner = [round(p * (span - 1)) if self.schedule.unit == "fraction" else round(p * sr)
                      for p in self.schedule.positions]
-            for s in sorted({0, lane_end, *(p for p in inner if 0 < p < lane_end)}):
+            for s in sorted({first, lane_end, *(p for p in inner if first < p < lane_end)}):
                 points.append((s, float(self.lane_values(s, 1)[0])))
         for i, (at, v) in enumerate(zip(self._set_at, self._set_value, strict=True)):
             if at > last:
                 break
             if i + 1 < len(self._set_at) and self._set_at[i + 1] == at:
                 continue  # overruled in the same block
-            end = min(self._set_at[i + 1] - 1 if i + 1 < len(self._set_at) else last, last)
-            points.append((at, v))
-            if end > at:
-                points.append((end, v))
+            stop = min(self._set_at[i + 1] - 1 if i + 1 < len(self._set_at) else last, last)
+            if stop < first:
+                continue  # over before the take began
+            points.append((max(at, first), v))
+            if stop > max(at, first):
+                points.append((stop, v))
         if len(points) > max_points:
             keep = np.linspace(0, len(points) - 1, max_points).round().astype(int)
             points = [points[i] for i in keep]
-        return {"spec": self.lane, "times_s": [round(s / sr, 9) for s, _ in points],  # steps are one sample apart
+        return {"spec": self.lane, "times_s": [round((s - first) / sr, 9) for s, _ in points],  # steps: one sample
                 "values": [round(v, 6) for _, v in points]}
 
 

@@ -1,24 +1,28 @@
-// inspire studio: the page's entry point. Two views (clips, runs) chosen by the URL's #hash.
+// inspire studio: the page's entry point. Views (clips, runs, live) chosen by the URL's #hash.
 
 import { getJSON, say, token } from './api.js';
 import * as clips from './clips.js';
+import * as live from './live.js';
 import * as runs from './runs.js';
 
 let folders = null;
 let clipsReady = null;
 
 async function route() {
-  const view = location.hash === '#runs' ? 'runs' : 'clips';
-  document.getElementById('clips-view').hidden = view !== 'clips';
-  document.getElementById('runs-view').hidden = view !== 'runs';
-  document.getElementById('tab-clips').classList.toggle('active', view === 'clips');
-  document.getElementById('tab-runs').classList.toggle('active', view === 'runs');
+  const view = ['runs', 'live'].find((v) => location.hash === `#${v}`) || 'clips';
+  for (const v of ['clips', 'runs', 'live']) {
+    document.getElementById(`${v}-view`).hidden = v !== view;
+    document.getElementById(`tab-${v}`).classList.toggle('active', v === view);
+  }
   try {
     if (view === 'clips') {
       clipsReady = clipsReady || clips.init(folders.folders);
       await clipsReady;
       clips.shown();
       document.getElementById('clip-list').focus({ preventScroll: true });
+    } else if (view === 'live') {
+      live.init(document.getElementById('live-view'));
+      await live.show();
     } else {
       await runs.show();
     }
@@ -47,6 +51,7 @@ async function main() {
       document.activeElement.blur();  // out of a filter field: the keys act on the clips again
       return;
     }
+    if (!document.getElementById('live-view').hidden) live.onKey(ev);
     if (document.getElementById('clips-view').hidden) return;
     clips.onKey(ev);
   });
