@@ -343,3 +343,50 @@ def test_a_page_that_goes_away_keeps_its_take(client, run):
 def test_header_layout():
     frame = live.HEADER.pack(7, 3, 640.0) + np.arange(3, dtype=np.float32).tobytes()
     assert struct.unpack("<IId", frame[:16]) == (7, 3, 640.0) and live.HEADER.size == 16
+
+
+def test_a_labelled_model_is_steered_live_and_the_take_renders_again(tmp_path):
+    """GET /api/live lists a labelled run's labels; start with "steer" and set "label": both are
+    recorded in the take at their samples, and `generate --again` renders it exactly."""
+    from inspire import cli
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.samplernn.model import SampleRNN
+
+    songs = []
+    for i in range(2):
+        t = np.arange(int(2.0 * SR)) / SR
+        songs.append(tmp_path / f"tune{i}.wav")
+        sf.write(str(songs[-1]), 0.4 * np.sin(2 * np.pi * (200 + 150 * i) * t), SR)
+    run = tmp_path / "labelled"
+    prepare(songs, run, PrepareSettings(levels=TINY.levels), progress=False)
+    torch.manual_seed(1)
+    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("tune0", "tune1")))
+    with torch.no_grad():
+        for tier in model.tiers:
+            tier.label_table.normal_(0, 1.0)
+    save_checkpoint(run, model, step=3, sample_rate=SR)
+    from inspire.samplernn import checkpoint
+
+    checkpoint.write_run_config(run, checkpoint.spec(checkpoint.load(run / "checkpoints" / "best.pt")))
+    app = create_app([run], token=TOKEN, cache_folder=None)
+    with TestClient(app, base_url="http://127.0.0.1:8737") as client:
+        assert client.get("/api/live").json()["runs"][0]["labels"] == ["tune0", "tune1"]
+        with client.websocket_connect(WS) as ws:
+            page = Page(ws)
+            page.send(type="start", run="r0", seed=5, record=True, buffer=0.2, steer="TUNE1")
+            ready = page.until("ready")
+            assert ready["labels"] == ["tune0", "tune1"] and ready["label"] == 2
+            page.until(samples=4000)
+            page.send(type="set", control="label", value=1)
+            page.send(type="set", control="label", value=7)
+            assert "expected 0 (no label) to 2, got 7" in page.until("error")["error"]
+            page.until(samples=9000)
+            page.send(type="stop")
+            take = page.until("take")
+            page.until("stopped")
+    wav = run / "clips" / "takes" / f"{take['id']}.wav"
+    events = json.loads(wav.with_suffix(".json").read_text())["performance"]["timeline"]["events"]
+    assert [e.get("label") for e in events] == [2, 1] and events[0]["at"] == 0 and events[1]["at"] >= 4000
+    assert cli.main(["generate", str(run), "--again", take["id"], "--quiet"]) == 0
+    again = next((run / "clips").glob(f"again-{take['id']}-*")) / wav.name
+    assert np.array_equal(_read(again), _read(wav))

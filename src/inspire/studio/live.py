@@ -15,8 +15,10 @@ The protocol. The page sends JSON text frames:
      "temperature": "1.0" (a lane in generate's grammar: 0s:0.9,30s:1.2), "seed": INT|null,
      "pads": ["TRACK@SECONDS", ...], "pad_seconds": 2.0, "precision": "auto"|"fp32"|"int8",
      "allow_slow": false, "buffer": 0.3 (seconds the server keeps queued ahead of the page),
-     "record": false (record from the first sample), "device_rate": 48000 (the page's audio rate)}
-    {"type": "set", "control": "temperature"|"nudge"|"pad"|"reset", "value": V}
+     "record": false (record from the first sample), "device_rate": 48000 (the page's audio rate),
+     "steer": LABEL|null (a model trained with labels: the label it starts with, `inspire play --steer`)}
+    {"type": "set", "control": "temperature"|"nudge"|"pad"|"reset"|"label", "value": V}
+                                             (label: its row, 1 = the first of GET /api/live's labels; 0: none)
     {"type": "record", "on": true|false}     punch in / out: a take begins or ends at the next block
     {"type": "ack", "played": SAMPLES, "underruns": N}   what the page's worklet has played so far
     {"type": "stop"}
@@ -70,7 +72,7 @@ STATS_EVERY = 0.25  # seconds between stats messages
 POLL = 0.005  # seconds the pump waits when it has nothing to send
 _CHECKPOINT = re.compile(r"^(?:best|last|step-(\d{1,12})|(\d{1,12}))$")
 _START_KEYS = {"type", "run", "checkpoint", "temperature", "seed", "pads", "pad_seconds", "precision", "allow_slow",
-               "buffer", "record", "device_rate"}
+               "buffer", "record", "device_rate", "steer"}
 
 
 class _Room:
@@ -124,6 +126,10 @@ def run_options(studio, key: str) -> dict:
     except InspireError as exc:
         error = str(exc)
     cdir = path / "checkpoints"
+    try:  # a model trained with labels can be steered live (config.json: plain JSON, no torch)
+        labels = [str(x) for x in json.loads((path / "config.json").read_text())["model"].get("labels", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        labels = []
     return {
         "key": key,
         "name": path.name,
@@ -134,6 +140,7 @@ def run_options(studio, key: str) -> dict:
         "sample_rate": sr,  # the page opens its audio at the model's rate (None: known when it plays)
         "tracks": tracks,
         "tracks_error": error,
+        "labels": labels,  # steering labels (row i + 1), none for a model trained without
     }
 
 
@@ -218,6 +225,9 @@ def check_start(studio, body: dict) -> dict:
                                  "pads start from the run's tracks (inspire play --pad FILE takes a file)")
         if at is None:
             raise UserInputError(f"pad {n} ({spec}): say where in the track, e.g. {name}@12.5 (seconds)")
+    steer = body.get("steer")
+    if steer is not None and (not isinstance(steer, str) or not steer.strip()):
+        raise UserInputError(f"steer: expected a label name or null, got {steer!r}")
     precision = body.get("precision", "auto")
     if precision not in ("auto", "fp32", "int8"):
         raise UserInputError(f"precision: must be auto, fp32 or int8, got {precision!r}")
@@ -233,6 +243,7 @@ def check_start(studio, body: dict) -> dict:
         "pad_seconds": _number(body, "pad_seconds", 2.0, 0.001, 600.0), "precision": precision,
         "allow_slow": bool(body.get("allow_slow", False)), "record": bool(body.get("record", False)),
         "buffer": _number(body, "buffer", DEFAULT_BUFFER, MIN_BUFFER, MAX_BUFFER), "device_rate": device_rate,
+        "steer": steer,
     }
 
 
@@ -368,13 +379,21 @@ def _load(room: _Room, args: dict, log) -> object:
     with room.lock:
         cached = room.cached
     if cached is not None and cached[0] == key:
-        return cached[1]
+        return _steered(cached[1], args)
     with room.lock:
         room.cached = None  # let the old model go before loading the next
     inst = play.load(args["run"], checkpoint=args["checkpoint"], precision=args["precision"], pads=args["pads"],
                      pad_seconds=args["pad_seconds"], allow_slow=args["allow_slow"], log=log)
     with room.lock:
         room.cached = (key, inst)
+    return _steered(inst, args)
+
+
+def _steered(inst, args: dict):
+    """The instrument starting from the label the page asked for (`inspire play --steer`)."""
+    from inspire.samplernn import play
+
+    inst.label = play.label_row(inst.ctx, args["steer"], "steer") if args.get("steer") else 0
     return inst
 
 
@@ -480,8 +499,8 @@ class Connection:
         if self.perf is None:
             raise UserInputError("set: nothing is playing (send start first)")
         control, value = body.get("control"), body.get("value", 0.0)
-        if control not in ("temperature", "nudge", "pad", "reset"):
-            raise UserInputError(f"set: control must be temperature, nudge, pad or reset, got {control!r}")
+        if control not in ("temperature", "nudge", "pad", "reset", "label"):
+            raise UserInputError(f"set: control must be temperature, nudge, pad, reset or label, got {control!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise UserInputError(f"set {control}: expected a number, got {value!r}")
         if control == "temperature":
@@ -490,6 +509,12 @@ class Connection:
             value = clamp_temperature(value)  # as inspire play does for a knob
         if control == "pad" and (value != int(value) or not 0 <= value <= MAX_PADS):
             raise UserInputError(f"set pad: expected a pad number from 0 to {MAX_PADS}, got {value!r}")
+        if control == "label":
+            names = self.perf.inst.labels
+            if not names:
+                raise UserInputError("set label: this model was trained without labels (train with --label-by track)")
+            if value != int(value) or not 0 <= value <= len(names):
+                raise UserInputError(f"set label: expected 0 (no label) to {len(names)}, got {value!r}")
         self.perf.session.set(control, value)
 
     async def on_record(self, body: dict) -> None:
@@ -531,6 +556,7 @@ class Connection:
             "engine": inst.engine.name, "measured_speed": inst.measured, "checkpoint": ckpt,
             "temperature": perf.temperature, "lane": perf.timeline.lane, "buffer": perf.target / perf.sr,
             "pads": {str(n): p["pad"] for n, p in inst.pads.items()}, "recording": perf.recording,
+            "labels": list(inst.labels), "label": inst.label,
             "block": perf.session.block, "notes": notes,
         })
         self.pump = asyncio.create_task(self.run_pump(perf))

@@ -35,6 +35,7 @@ const state = {
   pendingTemp: null,
   tempTimer: null,
   pads: [],            // [{track, at}]
+  label: 0,            // the steering label's row (0: none; i + 1: the run's labels[i])
   padsPlaying: {},     // what the engine primed: {"1": "track@s"}
   midi: { access: null, learning: false, cc: 1, channel: null, padNote: 36 },
   started: false,
@@ -98,6 +99,13 @@ const MARKUP = `
         <p class="hint">A pad re-primes the stream from the moment of a training track just before its time
           (pad seconds: <input id="live-pad-seconds" type="number" step="0.5" min="0.1" value="2">).
           Pads are primed when playing starts.</p>
+      </div>
+      <div class="panel live-steer" id="live-steer" hidden>
+        <h3>Steer</h3>
+        <div id="live-steer-buttons" class="pad-buttons"></div>
+        <p class="hint">This model was trained with labels: steer the stream towards one of your tracks (or
+          sections) without interrupting it. Chosen before Start, it is the label the stream starts with;
+          the take records every change.</p>
       </div>
       <div class="panel live-midi">
         <h3>MIDI</h3>
@@ -207,6 +215,7 @@ function fillRun() {
   const run = currentRun();
   if (!run) return;
   fillCheckpoints();
+  state.label = 0;
   state.pads = [];
   for (const t of run.tracks.slice(0, 4)) state.pads.push({ track: t.id, at: Math.round(t.seconds * 5) / 10 });
   if (run.tracks_error) message(`pads: ${run.tracks_error}`, true);
@@ -242,6 +251,7 @@ function renderPads() {
   });
   el.addPad.disabled = !editing || !run || !run.tracks.length;
   renderPadButtons();
+  renderSteer();
 }
 
 function padSpecs() {
@@ -270,6 +280,33 @@ function renderPadButtons() {
     return b;
   });
   el.padButtons.replaceChildren(...buttons);
+}
+
+// ---- steering (a model trained with labels) ------------------------------------------------
+
+function renderSteer() {
+  const run = currentRun();
+  const labels = (run && run.labels) || [];
+  el.steer.hidden = !labels.length;
+  const buttons = ['none'].concat(labels).map((name, row) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'pad steer';
+    b.dataset.label = row;
+    b.textContent = name;
+    b.classList.toggle('active', row === state.label);
+    b.setAttribute('aria-pressed', String(row === state.label));
+    b.addEventListener('click', () => steer(row));
+    return b;
+  });
+  el.steerButtons.replaceChildren(...buttons);
+}
+
+function steer(row) {
+  if (state.phase === 'playing') send({ type: 'set', control: 'label', value: row });
+  else if (state.phase !== 'idle') return;
+  state.label = row;
+  renderSteer();
 }
 
 function pad(n) {
@@ -408,7 +445,7 @@ async function start() {
     type: 'start', run: run.key, checkpoint: el.checkpoint.value || null, temperature: el.lane.value.trim() || '1.0',
     seed: seed === '' ? null : Number(seed), pads: padSpecs(), pad_seconds: Number(el.padSeconds.value),
     precision: el.precision.value, allow_slow: el.slow.checked, buffer: state.target, record: state.armed,
-    device_rate: state.ctx.sampleRate,
+    device_rate: state.ctx.sampleRate, steer: state.label ? run.labels[state.label - 1] : null,
   });
 }
 
@@ -450,6 +487,8 @@ async function onJSON(m) {
       if (state.ctx.sampleRate !== m.sample_rate) await audio(m.sample_rate);
       state.phase = 'playing';
       state.padsPlaying = m.pads;
+      state.label = m.label || 0;
+      renderSteer();
       state.recording = m.recording;
       if (m.recording) state.recordSince = performance.now();
       state.engine = m.engine;
