@@ -8,12 +8,15 @@ Every wait is an explicit wait for a condition; nothing sleeps and hopes.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from inspire import clips
 from inspire.errors import UserInputError
@@ -293,3 +296,45 @@ def test_filters_and_sorting(driver, studio):
     _wait_file(lambda: _marks(folder, starred).star, "the star was not stored")
     choose("f-marks", "star")
     _wait(d, lambda: d.execute_script(shown) == [starred], "the marks filter does not show the starred clip")
+
+
+def test_a_collapsed_clip_shows_where_it_fell_into_noise_and_its_clean_stretch(driver, tmp_path):
+    """Real curation of a clip that turns into white noise at 4 s: the clips view draws the noise
+    from its onset and the clean stretch compose --auto uses, named on hover."""
+    from conftest import melody
+    from inspire.audio.quantize import dequantize, quantize
+    from inspire.curate.curate import curate_folder
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    x = melody(8.0, 3)
+    x[4 * 16000 :] = np.clip(0.25 * np.random.default_rng(5).standard_normal(x.size - 4 * 16000), -1, 1)
+    x = dequantize(quantize(x, kind="mu-law", levels=256), kind="mu-law", levels=256)
+    sf.write(str(folder / "fell.wav"), x, 16000, subtype="PCM_16")
+    clips.write(clips.ClipRecord(id="fell", file="fell.wav", seconds=8.0, samples=x.size, sample_rate=16000,
+                                 temperature={"spec": "0.875:1.15", "times_s": [0.0, 8.0], "values": [0.875, 1.15]}),
+                folder)
+    curate_folder(folder, progress=False)
+    cur = clips.read(folder / "fell.json").curation
+    onset = cur["features"]["collapse_s"]
+    assert abs(onset - 4.0) <= 0.25 and cur["regions"]
+    server = _Server([folder])
+    try:
+        _open(driver, f"{server.base}/?token={TOKEN}", 1)
+        deep = ("const deep = (sel) => { const out = []; const walk = (root) => {"  # wavesurfer draws in a shadow root
+                "  root.querySelectorAll(sel).forEach((e) => out.push(e));"
+                "  root.querySelectorAll('*').forEach((e) => { if (e.shadowRoot) walk(e.shadowRoot); }); };"
+                "  walk(document); return out; };")
+        _wait(driver, lambda: driver.execute_script(deep + "return deep('.collapse-band').length === 1"),
+              "the collapse was not drawn")
+        band = driver.execute_script(
+            deep + "const b = deep('.collapse-band')[0], w = b.parentElement.getBoundingClientRect();"
+            "const r = b.getBoundingClientRect();"
+            "return [b.title, (r.left - w.left) / w.width, (r.right - w.left) / w.width, deep('.clean-band').length];")
+        temp = cur["features"]["collapse_temperature"]
+        assert re.fullmatch(rf"collapsed into noise at 0:0{int(onset)}\.\d+ \(T {temp:.2f}\)", band[0]), band[0]
+        assert band[1] == pytest.approx(onset / 8.0, abs=0.03) and band[2] == pytest.approx(1.0, abs=0.02)
+        assert band[3] == len(cur["regions"])
+        driver.save_screenshot(str(tmp_path / "collapse.png"))
+    finally:
+        server.stop()

@@ -11,6 +11,8 @@ import { claim, createWave, drawSpectrogram, drawTemperature, loadWaveform, quie
 const REFRESH_MS = 6000;
 const HYDRATE_DELAY_MS = 120;
 const KEEPER_COLOUR = 'rgba(95, 211, 141, 0.28)';
+const COLLAPSE_COLOUR = 'rgba(235, 87, 87, 0.55)';  // curation: the clip fell into noise from here
+const CLEAN_COLOUR = 'rgba(95, 211, 141, 0.7)';  // curation: the clean stretch before a collapse
 const SEEK_S = 2;
 const SEEK_LONG_S = 10;
 
@@ -206,6 +208,7 @@ class Card {
           media.querySelector('.tlabel').textContent = lo === hi ? `T ${lo.toFixed(2)}` : `T ${lo.toFixed(2)}–${hi.toFixed(2)}`;
         }
         this.showLineage();
+        this.showCollapse();
         this.showKeepers();
         this.wireRegions();
         this.el.dataset.drawnAt = String(Math.round(performance.now()));
@@ -265,6 +268,32 @@ class Card {
         Object.assign(region.element.style, { top: '62%', height: '20%', cursor: 'pointer' });
         region.element.title = `${m.track} at ${clock(m.source_start_s)} (similarity ${m.similarity.toFixed(2)}): `
           + 'click to hear this moment, then the source';
+      }
+    });
+  }
+
+  // Curation's reading of a clip that fell into noise: the noise from its onset on (a band along
+  // the top, not editable) and the clean stretch before it, which compose --auto uses.
+  showCollapse() {
+    const c = curation(this.entry);
+    const at = c && c.features ? c.features.collapse_s : null;
+    if (!Number.isFinite(at)) return;
+    const { regions } = this.wave;
+    const end = this.entry.record.seconds || this.wave.ws.getDuration();
+    const temp = c.features.collapse_temperature;
+    const noise = regions.addRegion({ id: 'collapse', start: at, end, color: COLLAPSE_COLOUR, drag: false, resize: false });
+    if (noise.element) {
+      Object.assign(noise.element.style, { top: '0', height: '12%', pointerEvents: 'none' });
+      noise.element.title = `collapsed into noise at ${clock(at)}${Number.isFinite(temp) ? ` (T ${temp.toFixed(2)})` : ''}`;
+      noise.element.classList.add('collapse-band');
+    }
+    (c.regions || []).forEach(([a, b], i) => {
+      const clean = regions.addRegion({ id: `clean-${i}`, start: a, end: b, color: CLEAN_COLOUR, drag: false,
+        resize: false });
+      if (clean.element) {
+        Object.assign(clean.element.style, { top: '0', height: '6%', pointerEvents: 'none' });
+        clean.element.title = 'the clean stretch before the collapse: what compose --auto uses of this clip';
+        clean.element.classList.add('clean-band');
       }
     });
   }
