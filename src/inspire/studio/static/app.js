@@ -1,24 +1,32 @@
-// inspire studio: the page's entry point. Two views (clips, runs) chosen by the URL's #hash.
+// inspire studio: the page's entry point. The views (clips, runs, generate) chosen by the URL's
+// #hash; #clips/KEY shows one clips folder.
 
 import { getJSON, say, token } from './api.js';
 import * as clips from './clips.js';
+import * as generate from './generate.js';
 import * as runs from './runs.js';
+
+const VIEWS = ['clips', 'runs', 'generate'];
 
 let folders = null;
 let clipsReady = null;
 
 async function route() {
-  const view = location.hash === '#runs' ? 'runs' : 'clips';
-  document.getElementById('clips-view').hidden = view !== 'clips';
-  document.getElementById('runs-view').hidden = view !== 'runs';
-  document.getElementById('tab-clips').classList.toggle('active', view === 'clips');
-  document.getElementById('tab-runs').classList.toggle('active', view === 'runs');
+  const [name, arg] = location.hash.slice(1).split('/');
+  const view = VIEWS.includes(name) ? name : 'clips';
+  for (const v of VIEWS) {
+    document.getElementById(`${v}-view`).hidden = v !== view;
+    document.getElementById(`tab-${v}`).classList.toggle('active', v === view);
+  }
   try {
     if (view === 'clips') {
       clipsReady = clipsReady || clips.init(folders.folders);
       await clipsReady;
+      if (arg) await clips.showFolder(decodeURIComponent(arg));
       clips.shown();
       document.getElementById('clip-list').focus({ preventScroll: true });
+    } else if (view === 'generate') {
+      await generate.show();
     } else {
       await runs.show();
     }
