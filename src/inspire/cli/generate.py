@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import time
 
-from inspire.cli.flags import add_field
+from inspire.cli.flags import add_field, terminate_as_interrupt
 from inspire.config import GENERATE, GenerateDefaults, help_of
 from inspire.errors import UserInputError
 
@@ -103,28 +101,8 @@ def add(sub, formatter) -> None:
     p.set_defaults(func=run)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM stops the job the way Ctrl-C does (KeyboardInterrupt): the clips being made are
-    dropped (their partial files removed), finished clips and their sidecars stay, the folder's
-    lock is released. (Python's default for SIGTERM is to die on the spot, leaving partial files.)"""
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up finish
-        raise KeyboardInterrupt
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (a test calling main() from one): no signals here anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
-
-
 def run(args) -> int:
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         return _run(args)
 
 

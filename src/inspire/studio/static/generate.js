@@ -137,9 +137,13 @@ function body() {
   if (seed !== null) b.seed = seed;
   const prime = document.querySelector('input[name="g-prime"]:checked').value;
   if (prime === 'corpus') b.prime = 'corpus';
-  if (prime === 'track' && state.trackWave) {
-    b.prime = { track: state.trackWave.track.name, start_s: Number(state.trackWave.region.start.toFixed(3)),
-      seconds: numberOrNull('g-prime-seconds') };
+  if (prime === 'track') {
+    const w = state.trackWave;
+    const tracks = (state.tracks && state.tracks.tracks) || [];
+    // The name reads better in the command; the id when two tracks share a name.
+    const named = w && tracks.filter((t) => t.name === w.track.name).length === 1;
+    b.prime = { track: w ? (named ? w.track.name : w.track.id) : $('g-track').value,
+      start_s: w ? Number(w.region.start.toFixed(3)) : 0, seconds: numberOrNull('g-prime-seconds') };
   }
   return b;
 }
