@@ -112,6 +112,16 @@ def test_a_tiny_generate_job_runs_from_the_page_and_its_clips_appear(driver, stu
     d.find_elements(By.CSS_SELECTOR, ".curve-editor button[data-preset='0.875:1.15']")[1].click()
     _wait(d, lambda: _spec(d, 1) == "0.875:1.15", "the preset did not apply")
     assert "clips 1, 3" in d.find_element(By.CSS_SELECTOR, ".curve-editor .clips-of").text
+
+    # Prime: one second of track0 from where the waveform is clicked (60 % of its 4 s).
+    d.find_element(By.CSS_SELECTOR, "input[name='g-prime'][value='track']").click()
+    _type(d, d.find_element(By.ID, "g-prime-seconds"), "1")
+    wave = d.find_element(By.ID, "g-track-wave")
+    _wait(d, lambda: wave.get_attribute("data-track") == "track0", "the track was not drawn")
+    ActionChains(d).move_to_element_with_offset(wave, int(0.1 * wave.size["width"]), 0).click().perform()
+    _wait(d, lambda: float(wave.get_attribute("data-start")) > 2, "the click did not move the prime")
+    start = float(wave.get_attribute("data-start"))
+    assert start == pytest.approx(2.4, abs=0.2)
     d.find_element(By.ID, "g-start").click()
     _wait(d, lambda: d.execute_script("const j = document.querySelector('.job');"
                                       "return j && ['done', 'failed'].includes(j.dataset.state)"),
@@ -129,4 +139,7 @@ def test_a_tiny_generate_job_runs_from_the_page_and_its_clips_appear(driver, stu
     shown = {e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "#clip-list .clip")}
     assert shown == {r.id for r in records}
     assert [r.temperature["spec"] for r in records] == ["1.0", "0.875:1.15", "1.0"]
+    for r in records:
+        assert r.prime["track"].startswith("track0-") and r.prime["seconds"] == 1.0
+        assert r.prime["start_s"] == pytest.approx(start, abs=1e-3)
     assert Path(folders[0]).name in d.find_element(By.ID, "f-folder").text

@@ -192,6 +192,7 @@ async function showTrack() {
   const mode = document.querySelector('input[name="g-prime"]:checked').value;
   const box = $('g-track-wave');
   box.hidden = mode !== 'track';
+  $('g-prime-at').hidden = mode !== 'track';
   if (mode !== 'track') return;
   await loadTracks();
   const track = (state.tracks.tracks || []).find((t) => t.id === $('g-track').value);
@@ -208,10 +209,19 @@ async function showTrack() {
   const len = Math.min(primeSeconds(), data.duration);
   const region = regions.addRegion({ start: 0, end: len, color: PRIME_COLOUR, drag: true, resize: false });
   ws.on('interaction', (t) => moveRegion(t));
-  region.on('update-end', () => { box.dataset.start = region.start.toFixed(3); });
+  region.on('update-end', () => primeAt(region.start));
   state.trackWave = { ws, regions, region, track };
   box.dataset.track = track.name;
-  box.dataset.start = '0.000';
+  primeAt(0);
+}
+
+/** Say where the prime starts (drag the stretch or click the waveform to move it). */
+function primeAt(start) {
+  $('g-track-wave').dataset.start = start.toFixed(3);
+  const w = state.trackWave;
+  $('g-prime-at').textContent = w
+    ? `${clock(start)} to ${clock(Math.min(start + primeSeconds(), w.ws.getDuration()))} of ${w.track.name}: `
+      + 'drag the stretch or click the waveform' : '';
 }
 
 function primeSeconds() {
@@ -227,7 +237,7 @@ function moveRegion(t) {
   const len = Math.min(primeSeconds(), dur);
   const startAt = Math.max(0, Math.min(t, dur - len));
   w.region.setOptions({ start: startAt, end: startAt + len });
-  $('g-track-wave').dataset.start = startAt.toFixed(3);
+  primeAt(startAt);
 }
 
 function listen() {
