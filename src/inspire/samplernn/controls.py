@@ -31,13 +31,13 @@ from inspire.errors import UserInputError
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 5.0  # what a knob can reach; a spec may go anywhere > 0
 NUDGE = 0.05  # one key press
 OSC_PREFIX = "/inspire"
-KINDS = ("temperature", "nudge", "pad", "reset", "quit")
+KINDS = ("temperature", "nudge", "pad", "reset", "label", "quit")
 
 
 @dataclass(frozen=True)
 class Control:
     kind: str  # one of KINDS
-    value: float = 0.0  # the temperature, the nudge, or the pad number
+    value: float = 0.0  # the temperature, the nudge, the pad number, or the label's row (0: no label)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -46,6 +46,8 @@ class Control:
             raise ValueError(f"control {self.kind} needs a finite value, got {self.value}")
         if self.kind == "temperature" and self.value <= 0:
             raise ValueError(f"temperature must be > 0, got {self.value}")
+        if self.kind == "label" and (self.value < 0 or self.value != int(self.value)):
+            raise ValueError(f"a label is a row number >= 0 (0: no label), got {self.value}")
 
 
 def clamp_temperature(v: float) -> float:
@@ -131,7 +133,8 @@ def parse_midi_range(text: str) -> tuple[float, float]:
 
 def osc(address: str, *args) -> Control | None:
     """An OSC message -> a control, or None: /inspire/temperature F, /inspire/nudge F,
-    /inspire/pad N (0: silence), /inspire/reset, /inspire/quit."""
+    /inspire/pad N (0: silence), /inspire/label N (a labelled model's label by number, 1 = the
+    first label the run lists; 0: no label), /inspire/reset, /inspire/quit."""
     if not address.startswith(OSC_PREFIX + "/"):
         return None
     name = address[len(OSC_PREFIX) + 1 :]
@@ -143,6 +146,8 @@ def osc(address: str, *args) -> Control | None:
         if name == "pad" and args:
             pad = int(args[0])
             return Control("reset") if pad == 0 else Control("pad", pad)
+        if name == "label" and args:
+            return Control("label", int(args[0]))
         if name in ("reset", "quit"):
             return Control(name)
     except (TypeError, ValueError):
@@ -160,16 +165,23 @@ class Timeline:
     `lane`: a schedule spec; `span`: the samples a fraction schedule spreads over (the planned
     length of the take; None when not known, then only constants and seconds breakpoints are
     possible). Events are dicts with "at" (sample) and one of: "temperature" (the knob's value
-    from there on), "pad" (N, re-primed there), "reset". They are added in order of position.
+    from there on), "pad" (N, re-primed there), "reset", "label" (a labelled model steered to that
+    row from there on; 0: no label). They are added in order of position.
     """
 
-    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None):
+    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None, min_p: str | None = None,
+                 top_p: str | None = None):
         self.schedule = sched.parse(lane)
-        if self.schedule.unit == "fraction" and len(self.schedule.positions) > 1 and not span:
-            raise UserInputError(
-                f"temperature {lane!r}: a ramp over the take needs its length (--seconds), or breakpoints in "
-                "seconds (e.g. 0s:0.9,30s:1.2)"
-            )
+        # Truncation lanes (sample.sample_logits): None when off; they play as written (no knob).
+        self.truncation = {name: None if spec is None else sched.parse(spec, control=control)
+                           for name, spec, control in (("min_p", min_p, "min-p"), ("top_p", top_p, "top-p"))}
+        self.truncation = {k: v for k, v in self.truncation.items() if v is not None and not v.neutral}
+        for name, schedule in (("temperature", self.schedule), *self.truncation.items()):
+            if schedule.unit == "fraction" and len(schedule.positions) > 1 and not span:
+                raise UserInputError(
+                    f"{name.replace('_', '-')} {schedule.spec!r}: a ramp over the take needs its length (--seconds), "
+                    "or breakpoints in seconds (e.g. 0s:0.9,30s:1.2)"
+                )
         self.sample_rate, self.span = int(sample_rate), span
         self.events: list[dict] = []
         self._set_at: list[int] = []
@@ -213,12 +225,20 @@ class Timeline:
     def temperature_at(self, pos: int) -> float:
         return float(self.temperatures(pos, 1)[0])
 
+    def truncations(self, start: int, n: int) -> dict[str, np.ndarray]:
+        """{"min_p": (n,), "top_p": (n,)} float32 of samples start..start+n, for the lanes in use."""
+        last_s = (self.span - 1) / self.sample_rate if self.span else 0.0
+        t = (start + np.arange(n, dtype=np.float64)) / self.sample_rate
+        return {k: s.at(t, last_s).astype(np.float32) for k, s in self.truncation.items()}
+
     def to_json(self) -> dict:
-        return {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out = {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out.update({k: s.spec for k, s in self.truncation.items()})
+        return out
 
     @classmethod
     def from_json(cls, d: dict, *, sample_rate: int) -> Timeline:
-        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"))
+        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"), min_p=d.get("min_p"), top_p=d.get("top_p"))
         for ev in d.get("events", []):
             tl.add(**ev)
         return tl

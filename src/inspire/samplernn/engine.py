@@ -36,6 +36,7 @@ from inspire.samplernn.sample import NOISE_BLOCK, FastStepper, sample_logits
 
 BACKENDS = ("numba", "torch")
 _NO_LOGITS = np.zeros((0, 0, 0), np.float32)
+_OFF = np.zeros((0, 0), np.float32)  # a truncation that is off (min-p 0, top-p 1)
 PRECISIONS = ("fp32", "int8")
 
 
@@ -165,6 +166,10 @@ class Layout:
             len(model.tiers), cfg.rnn_layers, int(cfg.rnn == "lstm"), cfg.dim, cfg.levels, cfg.lookback)
         dims[[kr.D_TAPS, kr.D_TAPS_Q, kr.D_TAPS_SCALE]] = taps_at
         self.dims = dims
+        # A labelled model's label tables, (label_rows, dim) per tier: an engine adds a row (or a
+        # mix of rows) to each tier's input, as model.step does.
+        self.label_tables = ([t.label_table.detach().float().cpu().numpy() for t in model.tiers]
+                             if cfg.labels else None)
         # Learned initial states: (layers, 1|2, dim)
         self.h0 = [(t.h0.detach().float().cpu().numpy()[:, None] if cfg.rnn == "gru"
                     else t.h0.detach().float().cpu().numpy().transpose(1, 0, 2)) for t in model.tiers]
@@ -214,12 +219,36 @@ class Engine:
             self.layout = layout or Layout(model, precision=precision)
         else:
             self.stepper = FastStepper(model, int8=precision == "int8")
+        self.label_rows = model.cfg.label_rows if model.cfg.labels else 0
+        self.set_labels(None)
         self.reset()
 
     @property
     def name(self) -> str:
         """backend-precision, as recorded in sidecars ("numba-fp32", "torch-int8", ...)."""
         return f"{self.backend}-{self.precision}"
+
+    # controls ---------------------------------------------------------------------------------
+
+    def set_labels(self, labels) -> None:
+        """Steer a labelled model from the next frame on: None ("no label", row 0), a row or (B,)
+        rows, or mixing weights over the rows, (label_rows,) or (B, label_rows) (a morph's point).
+        A model without labels takes only None."""
+        b, rows = self.streams, self.label_rows
+        if not rows:
+            if labels is not None:
+                raise ValueError("this model was trained without labels")
+            self.labels = np.zeros((0, 0, 0), np.float32)
+            self.label_weights = None
+            return
+        given = labels is not None
+        w = np.asarray(labels if given else 0)
+        if w.dtype.kind in "iu":
+            w = np.eye(rows, dtype=np.float32)[np.broadcast_to(w, (b,))]
+        w = np.array(np.broadcast_to(np.asarray(w, np.float32), (b, rows)))  # (B, rows), a copy of its own
+        if self.backend == "numba":
+            self.labels = np.ascontiguousarray(np.stack([w @ table for table in self.layout.label_tables]))
+        self.label_weights = torch.from_numpy(w) if given else None  # None: row 0, as model.step
 
     # state ------------------------------------------------------------------------------------
 
@@ -280,25 +309,32 @@ class Engine:
 
                 lay = self.layout
                 dummy = np.zeros((1, self.streams), np.float32)
-                kr.run(usable, 0, x, self.hidden, self.conds, dummy, dummy, lay.wf, lay.wq, lay.mat, lay.frames,
-                       lay.ratios, lay.dims, True, _NO_LOGITS)
+                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, _OFF, _OFF, lay.wf, lay.wq,
+                       lay.mat, lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
             else:
                 from inspire.samplernn.sample import prime_state
 
-                _, self.state = prime_state(self.model, torch.from_numpy(x))
+                _, self.state = prime_state(self.model, torch.from_numpy(x), self.label_weights)
         self.t = 0
         self.history = x[:, -lb:].copy()
 
     # generation -------------------------------------------------------------------------------
 
-    def generate(self, temps: np.ndarray, unif: np.ndarray, *, logits: bool = False):
+    def generate(self, temps: np.ndarray, unif: np.ndarray, *, min_p: np.ndarray | None = None,
+                 top_p: np.ndarray | None = None, logits: bool = False):
         """The next n samples of every stream: temps and unif (n, B) float32 -> (B, n) int64.
+        min_p, top_p: (n, B) truncation (`sample.sample_logits`), or None for off.
         With `logits`, also every sample's logits (B, n, levels), before temperature."""
         temps = np.ascontiguousarray(temps, np.float32)
         unif = np.ascontiguousarray(unif, np.float32)
         n, b = temps.shape
         if b != self.streams or unif.shape != temps.shape:
             raise ValueError(f"temps {temps.shape} and unif {unif.shape} must both be (n, {self.streams})")
+        minp = _OFF if min_p is None else np.ascontiguousarray(min_p, np.float32)
+        topp = _OFF if top_p is None else np.ascontiguousarray(top_p, np.float32)
+        for name, a in (("min_p", minp), ("top_p", topp)):
+            if a.size and a.shape != temps.shape:
+                raise ValueError(f"{name} {a.shape} must be (n, {self.streams}) like temps")
         lb = self.lookback
         buf = np.empty((b, lb + n), np.int64)
         buf[:, :lb] = self.history
@@ -307,24 +343,28 @@ class Engine:
             from inspire.samplernn import kernels as kr
 
             lay = self.layout
-            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, temps, unif, lay.wf, lay.wq, lay.mat,
-                                lay.frames, lay.ratios, lay.dims, False, keep))
+            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, minp, topp,
+                                lay.wf, lay.wq, lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
         else:
-            self._generate_torch(buf, temps, unif, keep)
+            self._generate_torch(buf, temps, unif, minp, topp, keep)
         self.history = buf[:, -lb:].copy()
         return (buf[:, lb:], keep.transpose(1, 0, 2)) if logits else buf[:, lb:]
 
     @torch.inference_mode()
-    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, keep: np.ndarray) -> None:
+    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, minp: np.ndarray,
+                        topp: np.ndarray, keep: np.ndarray) -> None:
         lb = self.lookback
         tbuf = torch.from_numpy(buf)  # shares memory: samples land in buf
         tt, tu = torch.from_numpy(temps), torch.from_numpy(unif)
+        tm = torch.from_numpy(minp) if minp.size else None
+        tp = torch.from_numpy(topp) if topp.size else None
         state = self.state
         for s in range(temps.shape[0]):
-            logits, state = self.stepper.step(tbuf[:, s : s + lb], state)
+            logits, state = self.stepper.step(tbuf[:, s : s + lb], state, self.label_weights)
             if keep.shape[0]:
                 keep[s] = logits.float().numpy()
-            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s])
+            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s], min_p=None if tm is None else tm[s],
+                                            top_p=None if tp is None else tp[s])
         self.state, self.t = state, state.t
 
 
@@ -392,6 +432,7 @@ class Session:
     knob to sound is at most (ahead + block) / rate plus the device's own latency. Controls wait
     in a queue and land at the start of the next block made, at a sample position recorded in
     `timeline`. `pads`: pad number -> Snapshot of a primed state (see `prime_pads`).
+    `label_pads`: pad number -> label row, pads that steer a labelled model instead of priming.
     `on_block(pos, classes, audio)` sees every block made (for recording), in the producer thread.
     `out_rate`: resample on the fly with soxr's streaming resampler (None: the model's rate).
     `n_samples`: stop generating after this many (None: until stop()).
@@ -399,7 +440,7 @@ class Session:
 
     def __init__(self, engine: Engine, *, seed: int, timeline, decode, sample_rate: int, pads: dict | None = None,
                  out_rate: int | None = None, block: int = 320, ahead: float = 0.08, n_samples: int | None = None,
-                 on_block=None):
+                 on_block=None, label_pads: dict | None = None):
         import queue
         import threading
 
@@ -408,6 +449,7 @@ class Session:
         self.engine, self.timeline, self.decode = engine, timeline, decode
         self.sample_rate, self.out_rate = int(sample_rate), int(out_rate or sample_rate)
         self.pads = dict(pads or {})
+        self.label_pads = {int(k): int(v) for k, v in (label_pads or {}).items()}
         self.block, self.n_samples, self.on_block = int(block), n_samples, on_block
         self.seed = int(seed)
         self.noise = Uniforms([self.seed])
@@ -440,8 +482,15 @@ class Session:
         c = Control(kind, value)
         if c.kind == "pad" and int(c.value) == 0:
             c = Control("reset")  # pad 0 is silence
+        if c.kind == "pad" and int(c.value) in self.label_pads:
+            c = Control("label", self.label_pads[int(c.value)])
         if c.kind == "pad" and int(c.value) not in self.pads:
-            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, sorted(self.pads))) or 'none'})")
+            known = sorted({*self.pads, *self.label_pads})
+            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, known)) or 'none'})")
+        if c.kind == "label" and not 0 <= int(c.value) <= self.engine.label_rows - 1:
+            raise ValueError(f"no label {int(c.value)}: the model has "
+                             + (f"labels 1-{self.engine.label_rows - 1} (0: no label)" if self.engine.label_rows
+                                else "no labels"))
         self.controls.put(c)
 
     def read(self, n: int) -> np.ndarray:
@@ -493,6 +542,9 @@ class Session:
         elif c.kind == "reset":
             self.engine.reset()
             self.timeline.add(pos, reset=True)
+        elif c.kind == "label":
+            self.engine.set_labels(int(c.value))
+            self.timeline.add(pos, label=int(c.value))
         elif c.kind == "quit":
             self._stop.set()
 
@@ -519,7 +571,8 @@ class Session:
                 n = self.block if self.n_samples is None else min(self.block, self.n_samples - self.position)
                 t0 = time.perf_counter()
                 temps = self.timeline.temperatures(self.position, n)[:, None]
-                classes = self.engine.generate(temps, self.noise.next(n))[0]
+                trunc = {k: v[:, None] for k, v in self.timeline.truncations(self.position, n).items()}
+                classes = self.engine.generate(temps, self.noise.next(n), **trunc)[0]
                 audio = self.decode(classes)
                 self.block_seconds.append(time.perf_counter() - t0)
                 if self.on_block is not None:
@@ -560,8 +613,11 @@ def render(engine: Engine, *, seed: int, timeline, pads: dict[int, Snapshot], n_
                 engine.restore(pads[int(ev["pad"])])
             elif ev.get("reset"):
                 engine.reset()
+            elif "label" in ev:
+                engine.set_labels(int(ev["label"]))
             i += 1
         nxt = events[i]["at"] if i < len(events) else n_samples
         n = min(block, n_samples - pos, max(1, nxt - pos))
-        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n))[0]
+        trunc = {k: v[:, None] for k, v in timeline.truncations(pos, n).items()}
+        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n), **trunc)[0]
         pos += n

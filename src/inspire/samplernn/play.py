@@ -39,8 +39,16 @@ BLOCK_SECONDS = 0.02  # one block of the engine: 320 samples at 16 kHz
 class Instrument:
     """A run's model, ready to play: context (checkpoint, data settings), engine, primed pads."""
 
-    def __init__(self, ctx, engine: eng.Engine, pads: dict[int, dict], snapshots: dict[int, eng.Snapshot]):
+    def __init__(self, ctx, engine: eng.Engine, pads: dict[int, dict], snapshots: dict[int, eng.Snapshot], *,
+                 label: int = 0):
         self.ctx, self.engine, self.pads, self.snapshots = ctx, engine, pads, snapshots
+        self.label = int(label)  # the label row a session starts with (0: no label)
+        self.label_pads = {n: int(p["row"]) for n, p in pads.items() if "label" in p}
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's label names (row i + 1 is labels[i]); empty for a model trained without."""
+        return tuple(self.ctx.model.cfg.labels)
 
     @property
     def sample_rate(self) -> int:
@@ -57,18 +65,24 @@ class Instrument:
     def session(self, *, seed: int, timeline: controls.Timeline, out_rate: int | None = None,
                 n_samples: int | None = None, on_block=None, ahead: float = 0.08) -> eng.Session:
         self.engine.reset()
+        if self.engine.label_rows:  # every session starts from the same label (recorded when it is one)
+            self.engine.set_labels(self.label)
+            if self.label:
+                timeline.add(0, label=self.label)
         return eng.Session(self.engine, seed=generate.stream_seed(seed, 0), timeline=timeline, decode=self.decode,
                            sample_rate=self.sample_rate, pads=self.snapshots, out_rate=out_rate,
                            block=max(1, round(BLOCK_SECONDS * self.sample_rate)), ahead=ahead,
-                           n_samples=n_samples, on_block=on_block)
+                           n_samples=n_samples, on_block=on_block, label_pads=self.label_pads)
 
 
 def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str = "auto", backend: str = "auto",
          pads: list[str] | tuple[str, ...] = (), pad_seconds: float = DEFAULT_PAD_SECONDS,
-         allow_slow: bool = False, log=None) -> Instrument:
+         allow_slow: bool = False, steer: str | None = None, log=None) -> Instrument:
     """Load RUN_DIR's checkpoint for playing. precision "auto": fp32 if this machine plays it with
     headroom, else int8 (said on `log`). Raises UserInputError, before any sound, when the engine
-    cannot keep up (unless `allow_slow`), naming the measured speed and what would help."""
+    cannot keep up (unless `allow_slow`), naming the measured speed and what would help.
+    `steer`: the label a labelled model plays from the start; a pad `label:NAME` steers to NAME
+    when struck (instead of re-priming)."""
     from inspire.samplernn.checkpoint import resolve
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -77,11 +91,12 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
     if not (pad_seconds > 0 and np.isfinite(pad_seconds)):
         raise UserInputError(f"--pad-seconds must be > 0, got {pad_seconds}")
     run_dir = Path(run_dir)
-    parsed = [controls.parse_pad(p) for p in pads]  # bad syntax fails before the checkpoint loads
+    parsed = [None if p.startswith(LABEL_PAD) else controls.parse_pad(p) for p in pads]  # before loading
     ctx = generate._load(run_dir, resolve(run_dir, str(checkpoint)), "cpu")
     ctx.model.requires_grad_(False)
-    resolved = {i + 1: resolve_pad(ctx, name, at, pad_seconds, spec=spec) for i, ((name, at), spec) in
-                enumerate(zip(parsed, pads, strict=True))}
+    resolved = {i + 1: label_pad(ctx, spec) if parsed_ is None else resolve_pad(ctx, *parsed_, pad_seconds, spec=spec)
+                for i, (parsed_, spec) in enumerate(zip(parsed, pads, strict=True))}
+    start_label = label_row(ctx, steer, "--steer") if steer else 0
     be = eng.pick_backend(backend)
     log("play: measuring this machine's speed (the first run also compiles the engine: a few seconds)")
     tries = ["fp32", "int8"] if precision == "auto" else [precision]
@@ -105,8 +120,8 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
         log(f"play: fp32 runs at {speeds['fp32']:.2f}x real time here; playing in int8 ({speeds[chosen]:.2f}x)")
     else:
         log(f"play: {engine.name} at {speeds[chosen]:.2f}x real time")
-    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, prime) for n, prime in resolved.items()})
-    return Instrument(ctx, engine, resolved, snapshots)
+    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in resolved.items() if "label" not in p})
+    return Instrument(ctx, engine, resolved, snapshots, label=start_label)
 
 
 def measure_speed(engine: eng.Engine, *, seconds: float = 0.5) -> float:
@@ -168,6 +183,30 @@ def resolve_pad(ctx, name: str, at: float | None, seconds: float, *, spec: str |
             "seconds": round((end - start) / sr, 6), "pad": spec}
 
 
+LABEL_PAD = "label:"
+
+
+def label_row(ctx, name: str, what: str) -> int:
+    """A label's row in the model's tables (0: none), named as `generate --steer` takes it."""
+    from inspire import schedule
+
+    steer = schedule.parse_steers([name])[0]
+    if len(steer.labels) != 1:
+        raise UserInputError(f"{what} {name!r}: one label, not a curve (pads and the knob move between labels)")
+    names = ctx.model.cfg.labels
+    if not names:
+        raise UserInputError(f"{what} {name}: {ctx.ckpt_path} was trained without labels; train with --label-by track "
+                             "(or folder, or a CSV of sections) to steer")
+    return steer.rows(names)[0]
+
+
+def label_pad(ctx, spec: str) -> dict:
+    """A pad `label:NAME`: striking it steers the stream to NAME (the stream goes on, re-steered)."""
+    name = spec[len(LABEL_PAD):]
+    row = label_row(ctx, name, "--pad")
+    return {"label": "none" if row == 0 else ctx.model.cfg.labels[row - 1], "row": row, "pad": spec}
+
+
 def pad_classes(ctx, prime: dict) -> np.ndarray:
     return np.asarray(generate._prime_classes(ctx, prime), dtype=np.int64)
 
@@ -220,8 +259,9 @@ class Take:
 def write_take_sidecar(ctx, folder: Path, take_id: str, *, seed: int, samples: int, timeline: controls.Timeline,
                        performance: dict) -> None:
     plan = generate.ClipPlan(0, take_id, int(seed), generate.stream_seed(seed, 0), timeline.schedule, None)
+    truncation = {k: c.resolved(samples, timeline.sample_rate) for k, c in timeline.truncation.items()}
     generate._write_sidecar(folder, ctx, plan, None, n_samples=samples, include_prime=False, offset_s=0.0,
-                            fields={"temperature": timeline.curve(samples)},
+                            fields={"temperature": timeline.curve(samples), **truncation},
                             extra={"engine": performance["engine"], "performance": performance})
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": {"play": True}}
     clips.rebuild_manifest(folder, header)
@@ -245,7 +285,7 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecor
             raise UserInputError(f"--seconds must be > 0, got {seconds}")
         n_samples = max(1, round(seconds * sr))
     for n, prime in pads.items():
-        if prime.get("source") != "corpus":
+        if "label" not in prime and prime.get("source") != "corpus":
             from inspire.audio.io import sha256_of
 
             path = Path(prime.get("source", ""))
@@ -258,7 +298,7 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecor
               "path computes the same function and may part from the take after a few seconds", file=sys.stderr)
         backend = "torch"
     engine = eng.Engine(ctx.model, precision=precision, backend=backend)
-    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in pads.items()})
+    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in pads.items() if "label" not in p})
     folder = Path(out) if out is not None else run_dir / "clips" / f"again-{take_id}-{n_samples / sr:g}s"
     target = folder / f"{take_id}.wav"
     if target.exists() and not force:
