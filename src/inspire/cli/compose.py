@@ -6,6 +6,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from inspire.cli.flags import terminate_as_interrupt
 from inspire.compose.arrangement import NOISE_MODES, Arrangement
 from inspire.errors import UserInputError
 
@@ -51,6 +52,11 @@ def add(sub, formatter) -> None:
 
 
 def run(args) -> int:
+    with terminate_as_interrupt():  # SIGTERM (the studio's cancel) leaves no half-written files
+        return _run(args)
+
+
+def _run(args) -> int:
     from inspire.compose.compose import auto_compose, render_arrangement
 
     if (args.arrangement is None) == (args.auto is None):

@@ -1,4 +1,5 @@
-"""What every subcommand's parser shares: the help formatter and flags made from config fields.
+"""What the subcommands share: the help formatter, flags made from config fields, and SIGTERM
+handled like Ctrl-C (`terminate_as_interrupt`).
 
 A flag made by `add_field` takes its type, default and help from a dataclass field built with
 `inspire.config.setting`, so a default has one home and the help shows it from there.
@@ -7,6 +8,8 @@ A flag made by `add_field` takes its type, default and help from a dataclass fie
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import typing
 
 from inspire.config import help_of
@@ -47,3 +50,24 @@ def add_field(parser, cls, name: str, **kw) -> argparse.Action:
     if typ in (int, float, str):
         kw.setdefault("type", typ)
     return parser.add_argument(flag(name), **kw)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM stops the command the way Ctrl-C does (KeyboardInterrupt): what it was writing is
+    dropped (partial files removed, locks released), what it finished stays. Python's default
+    for SIGTERM is to die on the spot, leaving partial files behind (the studio cancels its jobs
+    with SIGTERM)."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up finish
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (a test calling main() from one): no signals here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)

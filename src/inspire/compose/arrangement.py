@@ -93,11 +93,18 @@ def read_arrangement(path: str | os.PathLike) -> Arrangement:
     except UnicodeDecodeError as exc:
         raise UserInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                              f"an arrangement is a TOML file saved as UTF-8") from exc
+    return parse_text(text, base_dir=str(path.parent), source=str(path))
+
+
+def parse_text(text: str, *, base_dir: str = ".", source: str = "<arrangement>") -> Arrangement:
+    """Parse and check arrangement TOML given as text, as if read from the file `source` in
+    `base_dir` (where its relative paths start); the same checks and messages as
+    `read_arrangement` (the studio checks an arrangement this way before writing it)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"{path}: not valid TOML: {exc}") from exc
-    return from_dict(doc, base_dir=str(path.parent), source=str(path), lines=_line_map(text))
+        raise UserInputError(f"{source}: not valid TOML: {exc}") from exc
+    return from_dict(doc, base_dir=base_dir, source=source, lines=_line_map(text))
 
 
 def from_dict(doc: dict, *, base_dir: str = ".", source: str = "<arrangement>", lines: tuple = ()) -> Arrangement:

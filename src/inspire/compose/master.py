@@ -58,38 +58,15 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     paths = clip_paths(arr)
     sr = arr.sample_rate or probe(paths[0]).sample_rate
     raw: list[np.ndarray] = []  # each part's own stretch of its clip: nothing else is read
-    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
-        native = probe(p).seconds
-        if part.in_s >= native:
-            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end "
-                                 f"({native:.3f} s)")
-        if part.out_s is not None and part.out_s > native + 1e-3:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end "
-                                 f"({native:.3f} s)")
-        i0 = int(round(part.in_s * sr))
-        x = read_span(p, i0, int(round((part.out_s if part.out_s is not None else native) * sr)), sample_rate=sr)
+    for i, (p, (i0, i1)) in enumerate(zip(paths, _spans(arr, paths, sr), strict=True)):
+        x = read_span(p, i0, i1, sample_rate=sr)
         if len(x) < 1:
             raise UserInputError(f"{arr.where(i, 'out_s')}: the part is shorter than one sample")
         raw.append(x)
     lengths = [len(x) for x in raw]
     xf = [int(round(p.crossfade_s * sr)) for p in arr.parts]
+    fade_in, fade_out = _check_joins(arr, lengths, xf, sr)
     edge = int(round(EDGE_FADE_S * sr))
-    for i, n in enumerate(lengths):
-        into = xf[i - 1] if i else 0
-        if xf[i] > 0 and xf[i] > lengths[i + 1]:
-            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: {arr.parts[i].crossfade_s} s is longer than the next "
-                                 f"part ({lengths[i + 1] / sr:.3f} s)")
-        if into + xf[i] > n:
-            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: the crossfade in ({into / sr:.3f} s) and out "
-                                 f"({xf[i] / sr:.3f} s) overlap: together longer than the part ({n / sr:.3f} s)")
-    fade_in = max(int(round(arr.fade_in_s * sr)), min(edge, lengths[0] // 4))
-    fade_out = max(int(round(arr.fade_out_s * sr)), min(edge, lengths[-1] // 4))
-    if fade_in > lengths[0] - xf[0]:
-        raise UserInputError(
-            f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
-    if fade_out > lengths[-1] - (xf[-2] if len(xf) > 1 else 0) - (fade_in if len(lengths) == 1 else 0):
-        raise UserInputError(
-            f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
 
     starts = [0]
     for i in range(1, len(lengths)):
@@ -135,6 +112,60 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
         stems = [(seg * gain * limiter[s: s + len(seg)]).astype(np.float32)
                  for s, seg in zip(starts, segs, strict=True)]
     return Rendered(finished.astype(np.float32), sr, starts, lengths, paths, loud, warnings, stems)
+
+
+def check(arr: Arrangement) -> None:
+    """Refuse, from the clips' headers alone (no audio is read), what `render` would refuse: a
+    missing clip, a part starting or ending beyond its clip, a crossfade longer than its part
+    or overlapping the next, fades longer than the ends. Same messages as `render`."""
+    paths = clip_paths(arr)
+    sr = arr.sample_rate or probe(paths[0]).sample_rate
+    lengths = []
+    for i, (p, (i0, i1)) in enumerate(zip(paths, _spans(arr, paths, sr), strict=True)):
+        info = probe(p)
+        end = min(i1, int(info.frames * sr // info.sample_rate)) if info.sample_rate else i1
+        if end - i0 < 1:
+            raise UserInputError(f"{arr.where(i, 'out_s')}: the part is shorter than one sample")
+        lengths.append(end - i0)
+    _check_joins(arr, lengths, [int(round(p.crossfade_s * sr)) for p in arr.parts], sr)
+
+
+def _spans(arr: Arrangement, paths: list[Path], sr: int) -> list[tuple[int, int]]:
+    """Each part's stretch [start, stop) in samples at `sr`, checked against its clip's length."""
+    out = []
+    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
+        native = probe(p).seconds
+        if part.in_s >= native:
+            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end "
+                                 f"({native:.3f} s)")
+        if part.out_s is not None and part.out_s > native + 1e-3:
+            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end "
+                                 f"({native:.3f} s)")
+        out.append((int(round(part.in_s * sr)), int(round((part.out_s if part.out_s is not None else native) * sr))))
+    return out
+
+
+def _check_joins(arr: Arrangement, lengths: list[int], xf: list[int], sr: int) -> tuple[int, int]:
+    """Check the crossfades and the fades against the parts' lengths (samples); return the fade
+    in and fade out in samples (at least a short edge fade)."""
+    edge = int(round(EDGE_FADE_S * sr))
+    for i, n in enumerate(lengths):
+        into = xf[i - 1] if i else 0
+        if xf[i] > 0 and xf[i] > lengths[i + 1]:
+            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: {arr.parts[i].crossfade_s} s is longer than the next "
+                                 f"part ({lengths[i + 1] / sr:.3f} s)")
+        if into + xf[i] > n:
+            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: the crossfade in ({into / sr:.3f} s) and out "
+                                 f"({xf[i] / sr:.3f} s) overlap: together longer than the part ({n / sr:.3f} s)")
+    fade_in = max(int(round(arr.fade_in_s * sr)), min(edge, lengths[0] // 4))
+    fade_out = max(int(round(arr.fade_out_s * sr)), min(edge, lengths[-1] // 4))
+    if fade_in > lengths[0] - xf[0]:
+        raise UserInputError(
+            f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
+    if fade_out > lengths[-1] - (xf[-2] if len(xf) > 1 else 0) - (fade_in if len(lengths) == 1 else 0):
+        raise UserInputError(
+            f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
+    return fade_in, fade_out
 
 
 def clip_paths(arr: Arrangement) -> list[Path]:

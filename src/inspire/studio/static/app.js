@@ -1,16 +1,21 @@
-// inspire studio: the page's entry point. Views (clips, runs, live) chosen by the URL's #hash.
+// inspire studio: the page's entry point. The views (clips, runs, generate, live) chosen by the
+// URL's #hash; #clips/KEY shows one clips folder.
 
 import { getJSON, say, token } from './api.js';
 import * as clips from './clips.js';
+import * as generate from './generate.js';
 import * as live from './live.js';
 import * as runs from './runs.js';
+
+const VIEWS = ['clips', 'runs', 'generate', 'live'];
 
 let folders = null;
 let clipsReady = null;
 
 async function route() {
-  const view = ['runs', 'live'].find((v) => location.hash === `#${v}`) || 'clips';
-  for (const v of ['clips', 'runs', 'live']) {
+  const [name, arg] = location.hash.slice(1).split('/');
+  const view = VIEWS.includes(name) ? name : 'clips';
+  for (const v of VIEWS) {
     document.getElementById(`${v}-view`).hidden = v !== view;
     document.getElementById(`tab-${v}`).classList.toggle('active', v === view);
   }
@@ -18,8 +23,11 @@ async function route() {
     if (view === 'clips') {
       clipsReady = clipsReady || clips.init(folders.folders);
       await clipsReady;
+      if (arg) await clips.showFolder(decodeURIComponent(arg));
       clips.shown();
       document.getElementById('clip-list').focus({ preventScroll: true });
+    } else if (view === 'generate') {
+      await generate.show();
     } else if (view === 'live') {
       live.init(document.getElementById('live-view'));
       await live.show();
