@@ -170,10 +170,10 @@ def _check_joins(arr: Arrangement, lengths: list[int], sr: int) -> tuple[int, in
 
 def clip_paths(arr: Arrangement) -> list[Path]:
     """Each part's clip file (UserInputError naming the part when one is missing or ambiguous)."""
-    return [_resolve_clip(arr, i) for i in range(len(arr.parts))]
+    return [resolve_clip(arr, i) for i in range(len(arr.parts))]
 
 
-def _resolve_clip(arr: Arrangement, i: int) -> Path:
+def resolve_clip(arr: Arrangement, i: int) -> Path:
     clip = arr.parts[i].clip
     base = Path(arr.base_dir)
     if "/" in clip or "\\" in clip or Path(clip).suffix.lower() in AUDIO_EXTENSIONS:

@@ -18,6 +18,11 @@ Routes (documented as OpenAPI at /api/openapi.json, readable at /api/docs):
     GET  /api/runs                         runs: checkpoints with previews, the chosen checkpoint
     GET  /api/runs/{key}/metrics           the training curve (incremental with ?since=)
     PUT  /api/runs/{key}/checkpoint        choose the checkpoint to generate from
+    GET  /api/pieces                       arrangements in the opened folders (studio/pieces.py)
+    GET  /api/pieces/{root}/{path}         one arrangement as JSON, its parts' clips and lineage
+    PUT  /api/pieces/{root}/{path}         save one (JSON or TOML); 409 unless ?overwrite=1
+    POST /api/pieces/toml                  the TOML a JSON arrangement becomes (checked, not written)
+    GET  /api/keepers                      the arranger's bin: keeper passages and kept clips
 
 Security (see `_Guard`): loopback by default; a per-session token in the printed URL, kept by
 the page in an HttpOnly cookie and a meta tag; every state-changing request needs the token in
@@ -59,7 +64,7 @@ from inspire import clips
 from inspire.audio.dataset import load_prepared
 from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError, UserInputError
-from inspire.studio import openapi, runs
+from inspire.studio import openapi, pieces, runs
 from inspire.studio.folders import ClipsFolder, Roots
 from inspire.studio.peaks import Cache, default_cache_folder
 
@@ -614,6 +619,7 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
         Route("/api/runs", api_runs),
         Route("/api/runs/{key}/metrics", api_run_metrics),
         Route("/api/runs/{key}/checkpoint", api_run_checkpoint, methods=["PUT"]),
+        *pieces.ROUTES,
     ]
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _not_found})
     app.state.studio = studio
