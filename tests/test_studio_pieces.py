@@ -217,7 +217,7 @@ def test_the_toml_for_a_render_is_placed_in_run_pieces_before_it_exists(client, 
     r = client.post("/api/pieces/toml", json={**body, "at": "r0/pieces/new.toml"}, headers=AUTH)
     assert r.status_code == 200, r.text
     assert not (run / "pieces").exists()  # nothing written
-    arr = arrangement.parse_arrangement(r.json()["toml"], base_dir=str(run / "pieces"))
+    arr = arrangement.parse_text(r.json()["toml"], base_dir=str(run / "pieces"))
     assert arr.clips_dir == "../clips/job" and len(arr.parts) == 3
     assert r.json()["arrangement"] == arrangement.to_dict(arr)
     bad = client.post("/api/pieces/toml", json={**body, "at": "r0/elsewhere/new.toml"}, headers=AUTH)
@@ -249,7 +249,7 @@ def test_a_hand_written_piece_opens_and_saved_back_renders_identically(client, r
     assert again.status_code == 200, again.text
     moved = client.put("/api/pieces/r0/moved.toml", json=body, headers=AUTH)
     assert moved.status_code == 200, moved.text
-    original = arrangement.parse_arrangement(HAND_WRITTEN.format(a=ids[0], b=ids[1], c=ids[2]),
+    original = arrangement.parse_text(HAND_WRITTEN.format(a=ids[0], b=ids[1], c=ids[2]),
                                              base_dir=str(run / "pieces"))
     for saved in (path, run / "moved.toml"):
         arr = arrangement.read_arrangement(saved)
@@ -336,10 +336,10 @@ def test_saving_needs_the_token(client, run):
 
 def test_arrangement_dict_and_comments_round_trip():
     text = HAND_WRITTEN.format(a="a", b="b", c="c")
-    arr = arrangement.parse_arrangement(text)
+    arr = arrangement.parse_text(text)
     header, notes = arrangement.comments(text)
     again = arrangement.arrangement_toml(arrangement.from_dict(arrangement.to_dict(arr)), notes=notes, header=header)
-    back = arrangement.parse_arrangement(again)
+    back = arrangement.parse_text(again)
     assert back.parts == arr.parts and arrangement.to_dict(back) == arrangement.to_dict(arr)
     assert arrangement.comments(again) == (header, notes)
     assert "crossfade_s = 0.3333333" in again  # digits written on purpose are kept

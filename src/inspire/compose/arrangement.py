@@ -114,10 +114,10 @@ def read_arrangement(path: str | os.PathLike) -> Arrangement:
     except UnicodeDecodeError as exc:
         raise UserInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                              f"an arrangement is a TOML file saved as UTF-8") from exc
-    return parse_arrangement(text, base_dir=str(path.parent), source=str(path))
+    return parse_text(text, base_dir=str(path.parent), source=str(path))
 
 
-def parse_arrangement(text: str, *, base_dir: str = ".", source: str = "<arrangement>") -> Arrangement:
+def parse_text(text: str, *, base_dir: str = ".", source: str = "<arrangement>") -> Arrangement:
     """An arrangement from its TOML text (`base_dir`: where its relative paths start; `source`:
     its name in messages), checked like a file."""
     try:

@@ -57,7 +57,7 @@ MAX_BODY = 1 << 20  # bytes: a 2,000-part arrangement is about 300 kB
 MAX_TOML = 1 << 20  # a .toml larger than this is not looked at when listing
 _DEPTH = 3  # RUN/clips/JOB/piece.toml is as deep as the listing looks
 _SKIP = {"data", "checkpoints", "previews", "report_files", "discarded", "__pycache__", "node_modules"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()+-]{0,119}\.toml$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}\.toml$")  # render's piece names, plus .toml
 
 
 class PieceError(Exception):
@@ -115,8 +115,8 @@ def _target(roots, key: str, rel: str, *, make: bool = False) -> Path:
         raise PieceError(400, f"path: {rel!r} must be a relative path inside the folder (no .., no leading /)",
                          field="name")
     if not _NAME.match(parts[-1]):
-        raise PieceError(400, f"name: {parts[-1]!r} must end in .toml and use letters, digits, spaces and . _ - ( ) + "
-                              "(at most 120 characters)", field="name")
+        raise PieceError(400, f"name: {parts[-1]!r} must end in .toml and use letters, digits, spaces and . _ - "
+                              "(at most 100 before .toml)", field="name")
     parent = root.path.joinpath(*parts[:-1])
     if not parent.is_dir():
         if parent.name != PIECES or not parent.parent.is_dir():
@@ -338,7 +338,7 @@ def _summary(roots, path: Path, key: str, text: str) -> dict:
              "run": key if root.is_run else None, "parts": None, "seconds": None, "error": None,
              "rendered": _rendered(roots, path)}
     try:
-        arr = arrangement_format.parse_arrangement(text, base_dir=str(path.parent), source=path.name)
+        arr = arrangement_format.parse_text(text, base_dir=str(path.parent), source=path.name)
         entry["parts"] = len(arr.parts)
         lengths = master.check(arr)
         sr = arr.sample_rate or probe(master.resolve_clip(arr, 0)).sample_rate
@@ -377,7 +377,7 @@ def open_piece(studio, key: str, rel: str) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise PieceError(422, f"{path.name}: cannot read it as UTF-8 text ({exc})") from None
     try:
-        arr = arrangement_format.parse_arrangement(text, base_dir=str(path.parent), source=path.name)
+        arr = arrangement_format.parse_text(text, base_dir=str(path.parent), source=path.name)
     except InspireError as exc:
         raise PieceError.of(exc, 422) from None
     return describe(studio, arr, path, key, text)
@@ -530,7 +530,7 @@ def save_piece(studio, key: str, rel: str, *, body=None, text: str | None = None
         text, arr = _toml_of(studio, body, at)
     else:
         try:
-            arr = arrangement_format.parse_arrangement(text, base_dir=str(at.parent), source=at.name)
+            arr = arrangement_format.parse_text(text, base_dir=str(at.parent), source=at.name)
             master.check(arr)
         except InspireError as exc:
             raise PieceError.of(exc) from None

@@ -17,9 +17,10 @@ if (fromUrl) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, data = null) {
     super(message);
     this.status = status;
+    this.data = data;  // the whole answer: {"error", and for pieces "field", "part"}
   }
 }
 
@@ -37,13 +38,14 @@ async function request(method, url, body) {
   const text = await response.text();
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
-    throw new ApiError(response.status, (data && data.error) || `${response.status} ${response.statusText}`);
+    throw new ApiError(response.status, (data && data.error) || `${response.status} ${response.statusText}`, data);
   }
   return data;
 }
 
 export const getJSON = (url) => request('GET', url);
 export const putJSON = (url, body) => request('PUT', url, body);
+export const postJSON = (url, body) => request('POST', url, body);
 
 /** base64 of uint8 -> Uint8Array */
 export function bytes(b64) {

@@ -1,6 +1,7 @@
-// inspire studio: the page's entry point. Two views (clips, runs) chosen by the URL's #hash.
+// inspire studio: the page's entry point. The views (clips, runs, arrange) chosen by the URL's #hash.
 
 import { getJSON, say, token } from './api.js';
+import * as arrange from './arrange.js';
 import * as clips from './clips.js';
 import * as runs from './runs.js';
 
@@ -8,17 +9,20 @@ let folders = null;
 let clipsReady = null;
 
 async function route() {
-  const view = location.hash === '#runs' ? 'runs' : 'clips';
-  document.getElementById('clips-view').hidden = view !== 'clips';
-  document.getElementById('runs-view').hidden = view !== 'runs';
-  document.getElementById('tab-clips').classList.toggle('active', view === 'clips');
-  document.getElementById('tab-runs').classList.toggle('active', view === 'runs');
+  const views = ['clips', 'runs', 'arrange'];
+  const view = views.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'clips';
+  for (const v of views) {
+    document.getElementById(`${v}-view`).hidden = v !== view;
+    document.getElementById(`tab-${v}`).classList.toggle('active', v === view);
+  }
   try {
     if (view === 'clips') {
       clipsReady = clipsReady || clips.init(folders.folders);
       await clipsReady;
       clips.shown();
       document.getElementById('clip-list').focus({ preventScroll: true });
+    } else if (view === 'arrange') {
+      await arrange.show();
     } else {
       await runs.show();
     }
