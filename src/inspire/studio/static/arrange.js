@@ -24,8 +24,9 @@ const MIN_PPS = 2;
 const MAX_PPS = 400;
 const MAX_CANVAS_PX = 30000;
 const POLL_MS = 500;
-const DRAFT_KEY = 'inspire-arrange-draft';
+const DRAFT_KEY = 'inspire-arrange-draft';  // + the opened folders: a draft belongs to what was opened
 const JOB_KEY = 'inspire-arrange-job';
+const HISTORY = 200;  // undo steps kept
 const DEFAULT_TOP = Object.freeze({ sample_rate: null, clips_dir: null, noise_reduction: 'mix', lufs: -14,
   true_peak: -1, fade_in_s: 0.05, fade_out_s: 1.0 });
 const NUMBER_FIELDS = ['in_s', 'out_s', 'gain_db', 'crossfade_s'];
@@ -50,6 +51,9 @@ const S = {
   drag: null,
   job: null,
   ready: false,
+  session: '',            // the opened folders, keying the draft and the render being watched
+  history: [],            // snapshots of the arrangement, for undo and redo
+  at: -1,                 // the snapshot shown
 };
 const player = new Player({ onEnd: () => { showPlaying(); } });
 const el = {};
@@ -90,14 +94,50 @@ function fitCrossfades() {
   if (shortened) say('a crossfade was shortened to fit its parts');
 }
 
-function changed({ fit = true } = {}) {
+function changed({ fit = true, remember = true } = {}) {
   if (fit) fitCrossfades();
   S.dirty = true;
   S.version++;
+  if (remember) snapshot();
   check();
   draw();
   saveDraft();
   document.body.dataset.arrangeVersion = String(S.version);
+  if (player.playing) refreshSoon();
+}
+
+function snapshot() {
+  S.history = S.history.slice(0, S.at + 1);
+  S.history.push({ parts: S.parts.map((p) => ({ ...p })), top: { ...S.top }, selected: S.selected });
+  if (S.history.length > HISTORY) S.history.shift();
+  S.at = S.history.length - 1;
+}
+
+function undo(step) {
+  const to = S.at + step;
+  if (to < 0 || to >= S.history.length) { say(step < 0 ? 'nothing to undo' : 'nothing to redo'); return; }
+  S.at = to;
+  const shot = S.history[to];
+  S.parts = shot.parts.map((p) => ({ ...p }));
+  S.top = { ...shot.top };
+  S.selected = shot.selected;
+  showSettings();
+  changed({ fit: false, remember: false });
+  say(step < 0 ? 'undone' : 'redone');
+}
+
+// The arrangement changed while the preview plays: mix again and carry on from the same moment.
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    if (!player.playing || S.problem) return;
+    try {
+      await remix();
+    } catch (err) {
+      say(`cannot preview: ${err.message}`, { error: true });
+    }
+  }, 300);
 }
 
 /** What the renderer would refuse, checked with the preview's copy of its rules. */
@@ -205,6 +245,8 @@ function wire() {
   window.addEventListener('resize', () => draw());
   document.addEventListener('visibilitychange', () => { if (!document.hidden && visible()) loadBin(); });
   window.addEventListener('beforeunload', saveDraft);
+  window.addEventListener('hashchange', () => { if (!visible() && player.playing) { player.stop(); showPlaying(); } });
+  el.lane.addEventListener('wheel', onGainWheel, { passive: false });
 }
 
 const visible = () => !document.getElementById('arrange-view').hidden;
@@ -245,6 +287,8 @@ function draw() {
   showProblem();
   inspect();
   el.time.textContent = `${clock(player.playing ? player.time : S.playhead)} / ${clock(total)}`;
+  document.body.dataset.arrangePps = String(S.pps);
+  document.body.dataset.arrangeParts = String(S.parts.length);
   el.save.disabled = !token || !S.parts.length;
   el.render.disabled = !token || !S.parts.length || (S.job && !S.job.finished);
 }
@@ -439,8 +483,9 @@ function inspect() {
     form.dataset.key = key;
     if (!p) {
       form.innerHTML = '<h3>Part</h3><p class="hint">Click a part to set its in and out points, gain and crossfade; '
-        + 'drag its body to move it, its ends to trim it, the grip between the rows to crossfade. <kbd>Space</kbd> '
-        + 'plays, <kbd>Del</kbd> removes the selected part.</p>';
+        + 'drag its body to move it, its ends to trim it, the grip between the rows to crossfade; <kbd>Alt</kbd> + '
+        + 'wheel sets its gain. <kbd>Space</kbd> plays from the playhead (click the ruler to place it), <kbd>Del</kbd> '
+        + 'removes the selected part, <kbd>Ctrl</kbd>+<kbd>Z</kbd> undoes, <kbd>Ctrl</kbd> + wheel zooms.</p>';
       return;
     }
     const last = i === S.parts.length - 1;
@@ -669,6 +714,18 @@ function addItem(item, index = S.parts.length) {
   say(`${item.id} ${item.in_s.toFixed(2)}–${item.out_s.toFixed(2)} s placed as part ${index + 1}`);
 }
 
+/** Alt + wheel over a part: its gain in half decibels. */
+function onGainWheel(ev) {
+  if (!ev.altKey) return;
+  const node = ev.target.closest('.part');
+  if (!node) return;
+  ev.preventDefault();
+  const p = byUid(Number(node.dataset.uid));
+  p.gain_db = Math.max(-96, Math.min(48, Math.round((p.gain_db + (ev.deltaY < 0 ? 0.5 : -0.5)) * 100) / 100));
+  select(p.uid);
+  changed({ fit: false });
+}
+
 function select(uid) {
   S.selected = uid;
   for (const n of el.lane.querySelectorAll('.part')) n.classList.toggle('selected', Number(n.dataset.uid) === uid);
@@ -738,23 +795,29 @@ async function togglePlay() {
   await play();
 }
 
+/** Mix the arrangement as it is now into the player (which keeps its place). */
+async function remix() {
+  const version = S.version;
+  const top = { ...S.top };
+  const mix = await buildMix(S.parts.map((p) => ({ url: p.info.audio_url, in_s: p.in_s, out_s: p.out_s,
+    gain_db: p.gain_db, crossfade_s: p.crossfade_s })), top, rate());
+  if (version !== S.version) return;  // changed again meanwhile: the next mix is on its way
+  S.built = { ...mix, version };
+  player.load(mix.audio, mix.sr);
+  document.body.dataset.previewSeconds = mix.seconds.toFixed(4);
+  say(mix.measured === null ? 'preview ready' : `preview: the mix at ${mix.measured.toFixed(1)} LUFS, `
+    + `${mix.gainDb >= 0 ? '+' : ''}${mix.gainDb.toFixed(1)} dB to ${top.lufs} LUFS`);
+}
+
 /** Build the mix (when the arrangement changed since) and play it from the playhead. */
 async function play() {
   if (!S.parts.length) { say('nothing to play: drag keepers onto the timeline'); return; }
   if (S.problem) { say(`cannot preview: ${S.problem.message}`, { error: true }); return; }
   try {
     if (!S.built || S.built.version !== S.version) {
-      const version = S.version;
       el.play.disabled = true;
       say('mixing the preview…', { sticky: true });
-      const top = { ...S.top };
-      const mix = await buildMix(S.parts.map((p) => ({ url: p.info.audio_url, in_s: p.in_s, out_s: p.out_s,
-        gain_db: p.gain_db, crossfade_s: p.crossfade_s })), top, rate());
-      S.built = { ...mix, version };
-      player.load(mix.audio, mix.sr);
-      document.body.dataset.previewSeconds = mix.seconds.toFixed(4);
-      say(mix.measured === null ? 'preview ready' : `preview ready: the mix at ${mix.measured.toFixed(1)} LUFS, `
-        + `${mix.gainDb >= 0 ? '+' : ''}${mix.gainDb.toFixed(1)} dB to ${top.lufs} LUFS`);
+      await remix();
     }
     if (player.time >= places().total - 1e-3) S.playhead = 0;
     player.play(S.playhead);
@@ -1011,7 +1074,7 @@ async function openChosen() {
 function fresh() {
   player.stop();
   Object.assign(S, { parts: [], top: { ...DEFAULT_TOP }, clipsDirAt: null, header: '', opened: null, selected: null,
-    playhead: 0, dirty: false, built: null });
+    playhead: 0, dirty: false, built: null, history: [], at: -1 });
   el.name.value = freshName();
   showSettings();
   changed();
@@ -1044,6 +1107,8 @@ function load(piece) {
   S.selected = S.parts[0]?.uid ?? null;
   S.playhead = 0;
   S.built = null;
+  S.history = [];
+  S.at = -1;
   el.name.value = piece.name;
   el.open.value = `${piece.root}/${piece.path}`;
   showSettings();
@@ -1062,7 +1127,7 @@ function load(piece) {
 function saveDraft() {
   if (!S.ready) return;
   try {
-    localStorage.setItem(DRAFT_KEY, JSON.stringify({
+    localStorage.setItem(DRAFT_KEY + S.session, JSON.stringify({
       parts: S.parts.map(({ uid, ...p }) => p), top: S.top, clipsDirAt: S.clipsDirAt, header: S.header,
       opened: S.opened, name: el.name.value, dirty: S.dirty, pps: S.pps,
     }));
@@ -1071,7 +1136,7 @@ function saveDraft() {
 
 function restoreDraft() {
   let draft = null;
-  try { draft = JSON.parse(localStorage.getItem(DRAFT_KEY) || 'null'); } catch { draft = null; }
+  try { draft = JSON.parse(localStorage.getItem(DRAFT_KEY + S.session) || 'null'); } catch { draft = null; }
   if (!draft || !Array.isArray(draft.parts)) return false;
   S.parts = draft.parts.map((p) => ({ ...p, uid: ++uids }));
   S.top = { ...DEFAULT_TOP, ...draft.top };
@@ -1081,6 +1146,8 @@ function restoreDraft() {
   S.pps = draft.pps || S.pps;
   el.name.value = draft.name || '';
   S.selected = S.parts[0]?.uid ?? null;
+  S.history = [];
+  S.at = -1;
   showSettings();
   changed({ fit: false });
   S.dirty = !!draft.dirty;
@@ -1115,7 +1182,7 @@ async function renderPiece(overwrite = false) {
   try {
     const { id } = await postJSON('/api/render', { arrangement: toml, name: t.name, run: t.root, overwrite, stems });
     S.job = { id, name: t.name, root: t.root, finished: false };
-    localStorage.setItem(JOB_KEY, JSON.stringify(S.job));
+    localStorage.setItem(JOB_KEY + S.session, JSON.stringify(S.job));
     S.opened = { root: t.root, path: `pieces/${t.name}.toml`, name: t.name, where: `${t.root}/pieces/${t.name}.toml` };
     S.dirty = false;
     saveDraft();
@@ -1164,7 +1231,7 @@ async function pollJob() {
 
 function finishJob() {
   if (S.job) S.job.finished = true;
-  localStorage.removeItem(JOB_KEY);
+  localStorage.removeItem(JOB_KEY + S.session);
   draw();
 }
 
@@ -1231,6 +1298,13 @@ function showRendered(r, where, job = null) {
 function onKey(ev) {
   if (!visible()) return;
   if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 's') { ev.preventDefault(); save(); return; }
+  const inField = ev.target.closest && ev.target.closest('input, select, textarea');
+  if ((ev.ctrlKey || ev.metaKey) && !inField && ev.key.toLowerCase() === 'z') {
+    ev.preventDefault();
+    undo(ev.shiftKey ? 1 : -1);
+    return;
+  }
+  if ((ev.ctrlKey || ev.metaKey) && !inField && ev.key.toLowerCase() === 'y') { ev.preventDefault(); undo(1); return; }
   if (ev.target.closest && ev.target.closest('input, select, textarea, [contenteditable]')) return;
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   switch (ev.key) {
@@ -1253,6 +1327,8 @@ export function show() {
 }
 
 async function init() {
+  const folders = await getJSON('/api/folders');
+  S.session = ` ${folders.roots.map((r) => r.path).join(' | ')}`;
   wire();
   showSettings();
   await loadPieces();
@@ -1262,7 +1338,7 @@ async function init() {
   draw();
   if (S.parts.length) fit();
   try {
-    const job = JSON.parse(localStorage.getItem(JOB_KEY) || 'null');
+    const job = JSON.parse(localStorage.getItem(JOB_KEY + S.session) || 'null');
     if (job && job.id) { S.job = job; pollJob(); }
   } catch { /* no job to resume */ }
   document.body.dataset.arrangeReady = '1';
