@@ -22,7 +22,8 @@ from inspire import clips
 from inspire.cli import main
 from inspire.compose import arrangement, master
 from studio_data import make_clips, make_run
-from test_studio_browser import TOKEN, WAIT_S, _Server, _wait, _wait_file, driver  # noqa: F401  (the fixture)
+from test_studio_browser import TOKEN, WAIT_S, _Server, _wait, _wait_file
+from test_studio_browser import driver as _chromium  # noqa: F401  (a fixture)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -32,6 +33,11 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 RENDER_WAIT_S = 180  # a render is a subprocess: python, noise reduction, loudness, 48 kHz
 REGIONS = [(0.25, 2.25), (0.5, 2.75), (0.2, 2.6)]
+
+
+@pytest.fixture
+def driver(request):
+    return request.getfixturevalue("_chromium")  # test_studio_browser's: one Chromium for the module
 
 
 @pytest.fixture
@@ -156,7 +162,7 @@ def test_arrange_three_passages_crossfade_save_preview_render(driver, studio, tm
 
 
 def test_the_preview_is_mixed_as_compose_renders(driver, studio, tmp_path):
-    d, run, kept = driver, studio["run"], studio["kept"]
+    d, kept = driver, studio["kept"]
     _open(d, studio)
     folder = studio["folder"]
     parts = (arrangement.Part(kept[0], 0.25, 2.25, -1.0, 0.6), arrangement.Part(kept[1], 0.5, 2.75, 2.0, 0.0),
