@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 
@@ -35,7 +37,8 @@ def add(sub, formatter) -> None:
             "Several --steer options combine with several --temperature options: every temperature\n"
             "meets every steering curve. Quote a label holding a comma or colon: '\"live, take 2\":nebula'.\n\n"
             "Each clip is DIR/<id>.wav with a DIR/<id>.json sidecar saying what made it; DIR/manifest.json\n"
-            "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n\n"
+            "lists them. Run the same command again to resume; regenerate a favourite with --again ID.\n"
+            "Ctrl-C or SIGTERM stops between samples: finished clips stay, the unfinished ones are dropped.\n\n"
             "Example: inspire generate RUN_DIR -n 215 --seconds 45 --temperature 0.875:1.15"
         ),
     )
@@ -69,12 +72,14 @@ def add(sub, formatter) -> None:
                    help="output folder "
                         "(default: a folder under RUN_DIR/clips/ named after the job, so a rerun resumes)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--prime", metavar="FILE|corpus", default=None,
+    p.add_argument("--prime", metavar="FILE|corpus|corpus:TRACK", default=None,
                    help="continue from real audio: an audio file (any format, rate, channels), "
-                        "or 'corpus' for a random stretch of a training track per clip")
+                        "'corpus' for a random stretch of a training track per clip, or 'corpus:TRACK' for a "
+                        "stretch of that prepared track (its name or id) for every clip")
     add_field(p, GenerateDefaults, "prime_seconds")
     p.add_argument("--prime-start", type=float, default=None,
-                   help="where the prime starts in FILE, in seconds (default: the last --prime-seconds of the file)")
+                   help="where the prime starts in FILE or TRACK, in seconds "
+                        "(default: the last --prime-seconds of it)")
     p.add_argument("--include-prime", action="store_true", help="keep the prime at the start of each clip")
     p.add_argument("--again", metavar="ID", default=None,
                    help="regenerate the clip with this id (or sidecar path) exactly; with --seconds, longer or shorter")
@@ -90,13 +95,44 @@ def add(sub, formatter) -> None:
     p.add_argument("--plot", action="store_true", help="draw each clip's temperature curve beside it (<id>.png)")
     p.add_argument("--force", action="store_true", help="replace clips in --out that were made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--progress-json", action="store_true",
+                   help="progress for a program, as one JSON object per line on stderr (every second, and as "
+                        'clips finish): {"progress", "done", "total", "unit", "elapsed_s", "eta_s", "final", '
+                        '"folder", "clips_done", "clips_total"}; done and total count seconds of audio to make '
+                        "(inspire studio reads these)")
     p.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM stops the job the way Ctrl-C does (KeyboardInterrupt): the clips being made are
+    dropped (their partial files removed), finished clips and their sidecars stay, the folder's
+    lock is released. (Python's default for SIGTERM is to die on the spot, leaving partial files.)"""
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up finish
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (a test calling main() from one): no signals here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
 def run(args) -> int:
+    with _terminate_as_interrupt():
+        return _run(args)
+
+
+def _run(args) -> int:
     from inspire.samplernn import generate
 
-    common = dict(out=args.out, device=args.device, progress=not args.quiet, plot=args.plot, force=args.force,
+    progress = "json" if args.progress_json else not args.quiet
+    common = dict(out=args.out, device=args.device, progress=progress, plot=args.plot, force=args.force,
                   threads=args.threads)
     start = time.time()
     if args.again:

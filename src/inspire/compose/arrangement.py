@@ -118,8 +118,9 @@ def read_arrangement(path: str | os.PathLike) -> Arrangement:
 
 
 def parse_text(text: str, *, base_dir: str = ".", source: str = "<arrangement>") -> Arrangement:
-    """An arrangement from its TOML text (`base_dir`: where its relative paths start; `source`:
-    its name in messages), checked like a file."""
+    """An arrangement from its TOML text, as if read from the file `source` in `base_dir` (where
+    its relative paths start): the same checks and messages as `read_arrangement` (the studio
+    checks an arrangement this way before writing it)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

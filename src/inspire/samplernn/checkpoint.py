@@ -16,7 +16,6 @@ from one with `restore()`; tests build them the same way.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,13 +28,11 @@ from inspire.config import ModelConfig, TrainConfig, from_dict, to_dict
 from inspire.errors import CheckpointError, ConfigError
 from inspire.files import atomic_path, read_json, write_json
 
+# The run folder's checkpoint names are defined without torch (the studio checks them too).
+from inspire.samplernn.checks import STEP_RE, checkpoint_dir, list_steps, resolve, step_path  # noqa: F401
+
 FORMAT_VERSION = 1
 KIND = "inspire-samplernn"
-STEP_RE = re.compile(r"^step-(\d+)\.pt$")
-
-
-def checkpoint_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -241,39 +238,6 @@ def _load_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> None:
     except (RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: weights do not match the config stored in it ({first})") from exc
-
-
-def resolve(run_dir: str | Path, which: str = "best") -> Path:
-    """'best', 'last', a step number, or a path -> an existing checkpoint file."""
-    cdir = checkpoint_dir(run_dir)
-    if which in ("best", "last"):
-        p = cdir / f"{which}.pt"
-        if which == "best" and not p.exists() and (cdir / "last.pt").exists():
-            p = cdir / "last.pt"  # no validation yet: the latest is the best we know
-        if not p.exists():
-            raise CheckpointError(f"{run_dir}: no {which} checkpoint yet (train first: inspire train {run_dir})")
-        return p
-    if which.isdigit():
-        p = cdir / f"step-{int(which):08d}.pt"
-        if not p.exists():
-            have = ", ".join(str(s) for s in list_steps(run_dir)) or "none"
-            raise CheckpointError(f"{run_dir}: no checkpoint at step {which} (kept steps: {have})")
-        return p
-    p = Path(which)
-    if not p.is_file():
-        raise CheckpointError(f"{which}: no such checkpoint (use best, last, a step number or a path)")
-    return p
-
-
-def list_steps(run_dir: str | Path) -> list[int]:
-    cdir = checkpoint_dir(run_dir)
-    if not cdir.is_dir():
-        return []
-    return sorted(int(m.group(1)) for f in cdir.iterdir() if (m := STEP_RE.match(f.name)))
-
-
-def step_path(run_dir: str | Path, step: int) -> Path:
-    return checkpoint_dir(run_dir) / f"step-{step:08d}.pt"
 
 
 def prune(run_dir: str | Path, *, keep: int) -> None:

@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -59,7 +58,7 @@ from inspire.files import atomic_path
 from inspire.locks import job_lock
 from inspire.progress import Progress
 from inspire.samplernn import checkpoint as ckpt_mod
-from inspire.samplernn import graph, sample
+from inspire.samplernn import checks, graph, sample
 from inspire.samplernn import guard as collapse_guard
 from inspire.samplernn.device import pick_device
 from inspire.samplernn.engine import Engine, Layout, Uniforms, numba_available
@@ -195,22 +194,6 @@ def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = Fal
 # Priming
 
 
-def _prime_request(prime: str | None, seconds: float, start_s: float | None) -> dict | None:
-    """What --prime asked for, checked (the file is read later, at the run's sample rate)."""
-    if prime is None:
-        return None
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise UserInputError(f"--prime-seconds must be > 0, got {seconds}")
-    if start_s is not None and not start_s >= 0:
-        raise UserInputError(f"--prime-start must be >= 0, got {start_s}")
-    if prime == "corpus":
-        return {"source": "corpus", "seconds": float(seconds)}
-    path = Path(prime)
-    if not path.is_file():
-        raise UserInputError(f"--prime {prime}: no such file (give an audio file or 'corpus')")
-    return {"source": str(path.resolve()), "sha256": sha256_of(path), "seconds": float(seconds), "start_s": start_s}
-
-
 def _prepared_file(ctx: _Context, path: str) -> np.ndarray:
     """A prime file as training data is prepared: read at the run's rate (any format, rate and
     channel count), then `inspire.audio.dataset.condition` with the run's settings. Cached per path."""
@@ -272,15 +255,6 @@ def _prime_classes(ctx: _Context, prime: dict) -> np.ndarray:
             raise UserInputError(f"prime track {prime['track']!r} is no longer in {ctx.run_dir}'s prepared data")
         return data.array(track)[start : start + n]
     return _prepared_file(ctx, prime["source"])[start : start + n]
-
-
-def _prime_key(request: dict | None) -> list | None:
-    """The part of a clip's id that says how it was primed (None when unprimed)."""
-    if request is None:
-        return None
-    if request["source"] == "corpus":
-        return ["corpus", request["seconds"]]
-    return [request["sha256"], request.get("start_s"), request["seconds"]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,7 +325,7 @@ def run_job(
     prime_start: float | None = None,
     include_prime: bool = False,
     device: str = "auto",
-    progress: bool = False,
+    progress: bool | str = False,
     plot: bool = False,
     shard: str | None = None,
     force: bool = False,
@@ -369,21 +343,24 @@ def run_job(
     (i // T) % M, and so on. `guidance`: a weight in [0, 10] mixing steered and unsteered
     predictions (about twice the compute). `guard`: True (default settings) or a GuardConfig to
     watch for collapse into noise and redraw (not with steering).
-    `prime`: an audio file or "corpus".
+    `prime`: an audio file, "corpus" (a random stretch of a training track per clip) or
+    "corpus:TRACK" (that prepared track from `prime_start`, the same for every clip).
     `shard`: "I/N" to make only clips i with i % N == I (default: torchrun's RANK/WORLD_SIZE).
     `force`: replace clips in the folder that were made with other settings instead of refusing.
     `int8`: int8 weights for the big matrices (CPU only; faster, not bit-identical to fp32).
     `threads`: CPU threads (None: the faster of one and all, measured at the start).
+    `progress`: False, True (a bar on a terminal, a line every few seconds in a log) or "json"
+    (JSON lines on stderr for a program: inspire.progress).
     """
     run_dir = Path(run_dir)
     schedules = temp.parse_many(list(temperatures))
     truncation = [[_active(c) for c in temp.parse_many(list(specs), control=control)]
                   for specs, control in ((min_ps, "min-p"), (top_ps, "top-p"))]
     guard_cfg = _guard_config(guard)
-    _check_job(n=n, seconds=seconds, batch_size=batch_size)
+    checks.check_job(n=n, seconds=seconds, batch_size=batch_size)
     shard_i, shard_n = parse_shard(shard)
-    prime_req = _prime_request(prime, prime_seconds, prime_start)
-    ctx = _load(run_dir, ckpt_mod.resolve(run_dir, str(checkpoint)), device, int8=int8)
+    prime_req = checks.prime_request(prime, prime_seconds, prime_start, run_dir=run_dir)
+    ctx = _load(run_dir, checks.resolve(run_dir, str(checkpoint)), device, int8=int8)
     steering = _steering(ctx, steers, guidance)
     steered = steering != [None]
     if steered and guard_cfg is not None:
@@ -404,7 +381,7 @@ def run_job(
     if steered:
         job.update(steers=[s.spec for s in steering], guidance=guidance)
     if out is None:
-        key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], _prime_key(prime_req),
+        key = [ctx.ckpt_sha256, job["seed"], job["seconds"], job["temperatures"], checks.prime_key(prime_req),
                job["include_prime"]]
         key += ["int8"] if int8 else []
         key += [["steer", job["steers"], guidance]] if steered else []
@@ -412,15 +389,16 @@ def run_job(
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:6]
         label = f"step{ctx.step}" if ctx.step is not None else ctx.ckpt_path.stem
         out = run_dir / "clips" / f"{label}-seed{seed}-{seconds:g}s-{digest}"
-    _check_length(float(seconds), ctx.sample_rate)
-    _check_disk(Path(out), n=len(range(shard_i, n, shard_n)), seconds=float(seconds), sample_rate=ctx.sample_rate)
+    checks.check_length(float(seconds), ctx.sample_rate)
+    checks.check_disk(Path(out), n=len(range(shard_i, n, shard_n)), seconds=float(seconds), sample_rate=ctx.sample_rate)
     plans = []
     sweep = temp.sweep(schedules, *truncation, steering)
     for i in range(shard_i, n, shard_n):
         s, min_p, top_p, st = temp.for_clip(sweep, i)
         plan = ClipPlan(i, "", int(seed), stream_seed(seed, i), s, prime_req, st, guidance if st is not None else None,
                         min_p=min_p, top_p=top_p, guard=guard_cfg)
-        cid = clip_id(ctx.ckpt_sha256, seed, s.spec, i, _prime_key(prime_req), plan.steer_key, plan.controls_key())
+        cid = clip_id(ctx.ckpt_sha256, seed, s.spec, i, checks.prime_key(prime_req), plan.steer_key,
+                      plan.controls_key())
         plans.append(replace(plan, id=cid))
     return _execute(ctx, plans, Path(out), job=job, seconds=float(seconds), include_prime=include_prime,
                     batch_size=batch_size, progress=progress, plot=plot, force=force, threads=threads,
@@ -435,7 +413,7 @@ def again(
     out: str | os.PathLike | None = None,
     include_prime: bool | None = None,
     device: str = "auto",
-    progress: bool = False,
+    progress: bool | str = False,
     plot: bool = False,
     force: bool = False,
     int8: bool | None = None,
@@ -455,7 +433,7 @@ def again(
         raise UserInputError(f"{side_path}: not a clip sidecar inspire can regenerate from (no {', '.join(missing)})")
     spec, index, seed = rec.temperature["spec"], rec.index, rec.seed
     seconds = float(rec.seconds if seconds is None else seconds)
-    _check_job(n=1, seconds=seconds, batch_size=None)
+    checks.check_job(n=1, seconds=seconds, batch_size=None)
     if int8 is None:
         int8 = rec.int8
     if isinstance(rec.extra.get("performance"), dict):  # a take recorded by `inspire play`
@@ -554,7 +532,7 @@ def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
     path = Path(ck.get("path", ""))
     if path.is_file() and sha256_of(path) == ck.get("sha256"):
         return path
-    cdir = ckpt_mod.checkpoint_dir(run_dir)
+    cdir = checks.checkpoint_dir(run_dir)
     for cand in sorted(cdir.glob("*.pt")) if cdir.is_dir() else []:
         if sha256_of(cand) == ck.get("sha256"):
             return cand
@@ -565,23 +543,14 @@ def _find_checkpoint(run_dir: Path, ck: dict) -> Path:
     )
 
 
-def _check_job(*, n: int, seconds: float, batch_size: int | None) -> None:
-    if not isinstance(n, int) or n < 1:
-        raise UserInputError(f"-n must be at least 1, got {n}")
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise UserInputError(f"--seconds must be > 0, got {seconds}")
-    if batch_size is not None and batch_size < 1:
-        raise UserInputError(f"--batch-size must be at least 1, got {batch_size}")
-
-
 # ----------------------------------------------------------------------------------------------
 # Running a job
 
 
 def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float, include_prime: bool,
-             batch_size: int | None, progress: bool, plot: bool, force: bool, threads: int | None = None,
+             batch_size: int | None, progress: bool | str, plot: bool, force: bool, threads: int | None = None,
              lock: str = "") -> Path:
-    _check_length(seconds, ctx.sample_rate)
+    checks.check_length(seconds, ctx.sample_rate)
     out.mkdir(parents=True, exist_ok=True)
     with job_lock(out, "generated into", name=lock):
         return _execute_locked(ctx, plans, out, job=job, seconds=seconds, include_prime=include_prime,
@@ -589,7 +558,7 @@ def _execute(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seco
 
 
 def _execute_locked(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dict, seconds: float,
-                    include_prime: bool, batch_size: int | None, progress: bool, plot: bool, force: bool,
+                    include_prime: bool, batch_size: int | None, progress: bool | str, plot: bool, force: bool,
                     threads: int | None) -> Path:
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": job}
     _check_folder(out, header, force=force)
@@ -614,11 +583,12 @@ def _execute_locked(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dic
     threads_before = _set_threads(ctx, size, threads) if pending else None
     have = len(plans) - len(pending)  # clips in the folder, shown beside the bar of audio seconds
     bar = _progress(len(pending) * seconds, enabled=progress)
+    finished = False
     try:
         queue = [pending[b * size : (b + 1) * size] for b in range(n_batches)]
         while queue:
             if bar is not None:
-                bar.set_postfix(f"clips {have}/{len(plans)}")
+                bar.set_postfix(f"clips {have}/{len(plans)}", folder=str(out), clips_done=have, clips_total=len(plans))
             batch = queue.pop(0)
             try:
                 _generate_batch(ctx, batch, out, n_samples=n_samples, include_prime=include_prime, plot=plot, bar=bar)
@@ -628,36 +598,17 @@ def _execute_locked(ctx: _Context, plans: list[ClipPlan], out: Path, *, job: dic
             clips.rebuild_manifest(out, header)
             have += len(batch)
         if bar is not None:
-            bar.set_postfix(f"clips {have}/{len(plans)}")
+            bar.set_postfix(f"clips {have}/{len(plans)}", folder=str(out), clips_done=have, clips_total=len(plans))
+        finished = True
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(done=finished)  # stopped (Ctrl-C, an error): no "done" line
         if threads_before is not None:
             torch.set_num_threads(threads_before)
     if plans:
         done = len(plans) - len(pending)
         print(f"generate: {len(plans)} clip(s) in {out} ({done} already there)", file=sys.stderr)
     return out
-
-
-def _check_length(seconds: float, sample_rate: int) -> None:
-    wav_max = (2**32 - 1 - 44) // 2  # a WAV's sizes are 32-bit: at most 4 GiB of 16-bit mono samples
-    if seconds * sample_rate > wav_max:
-        raise UserInputError(f"--seconds {seconds:g}: too long for a WAV file (at most {wav_max // sample_rate} s "
-                             f"at {sample_rate} Hz, 4 GB of 16-bit audio)")
-
-
-def _check_disk(out: Path, *, n: int, seconds: float, sample_rate: int) -> None:
-    """Refuse a job whose clips cannot fit on the disk (before planning them: `-n 1e11` must not
-    fill memory with plans first)."""
-    need = n * (round(seconds * sample_rate) * 2 + 2048)  # 16-bit audio + a sidecar's worth
-    folder = out
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        raise UserInputError(f"{n:,} clip(s) of {seconds:g} s need about {need / 1e9:,.1f} GB; {folder} has "
-                             f"{free / 1e9:,.1f} GB free: ask for fewer or shorter clips, or another --out")
 
 
 def _halve_after_oom(ctx: _Context, batch: list[ClipPlan]) -> list[list[ClipPlan]]:
@@ -700,11 +651,12 @@ def _set_threads(ctx: _Context, batch: int, threads: int | None) -> int | None:
     return before
 
 
-def _progress(audio_seconds: float, *, enabled: bool) -> Progress | None:
-    """A bar on a terminal, a line every few seconds in a log (inspire.progress)."""
+def _progress(audio_seconds: float, *, enabled: bool | str) -> Progress | None:
+    """A bar on a terminal, a line every few seconds in a log, JSON lines for a program
+    (enabled="json"; the studio reads them) (inspire.progress)."""
     if not enabled:
         return None
-    return Progress(total=round(audio_seconds, 3), desc="generating", unit="s of audio")
+    return Progress(total=round(audio_seconds, 3), desc="generating", unit="s of audio", json_lines=enabled == "json")
 
 
 def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_samples: int, include_prime: bool,

@@ -400,6 +400,113 @@ SPEC["paths"].update({
     },
 })
 
+# ---- jobs: generate and render in the background (studio/jobs.py), the corpus to prime from (studio/corpus.py)
+
+_JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "the job's id"}
+_TRACK = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "a prepared track's id (GET /api/runs/{key}/tracks)"}
+_FIELD_ERROR = {
+    "description": 'refused before anything started: {"error": the command line\'s own message, "field": the form '
+                   'field it is about (+ "index" of a temperature curve, "part" and "key" of the arrangement)}',
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_STARTED = {"description": '{"id": JOB, "job": Job}',
+            "content": {"application/json": {"schema": {"type": "object", "required": ["id"], "properties": {
+                "id": {"type": "string"}, "job": {"$ref": "#/components/schemas/Job"}}}}}}
+
+
+def _post(summary: str, schema: dict | None, responses: dict, parameters: list | None = None) -> dict:
+    op = {"summary": summary, "security": [{"token": []}], "responses": responses}
+    if parameters:
+        op["parameters"] = parameters
+    if schema is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    return {"post": op}
+
+
+SPEC["components"]["schemas"]["Job"] = {
+    "type": "object",
+    "description": "A background job: `inspire generate` or `inspire compose` run as a subprocess (the command "
+                   "line's own code). done/total count clips (generate) or the piece (render); fraction is finer "
+                   "(seconds of audio made); clips are the ids of the clips finished so far; a job the studio stopped "
+                   "with is failed with interrupted true, and resumes.",
+    "required": ["id", "kind", "state", "done", "total", "clips", "error"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"enum": ["generate", "render"]},
+        "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+        "run": {"type": ["string", "null"], "description": "run key"},
+        "created": {"type": "string"}, "started": {"type": ["string", "null"]}, "ended": {"type": ["string", "null"]},
+        "command": {"type": "string", "description": "the same job on the command line"},
+        "request": {"type": "object"},
+        "done": {"type": "number"}, "total": {"type": "number"}, "fraction": {"type": "number"},
+        "eta_s": {"type": ["number", "null"]},
+        "clips": {"type": "array", "items": {"type": "string"}},
+        "folder": {"type": ["object", "null"], "description": "the clips folder: {path, key, name}"},
+        "error": {"type": ["string", "null"], "description": "the command's one-line error"},
+        "interrupted": {"type": "boolean"}, "cancelling": {"type": "boolean"},
+        "log_url": {"type": ["string", "null"]},
+        "outputs": {"type": ["object", "null"],
+                    "description": "render: URLs of piece, arrangement, json, labels, stems; seconds; loudness"},
+    },
+}
+_JOBS_PATHS = {
+    "/api/runs/{key}/tracks": {"get": {
+        "summary": "the run's prepared tracks (what the model heard), to prime generate from a moment of one",
+        "parameters": [_RUN],
+        "responses": {"200": {"description": '{"tracks": [...], "sample_rate"}'}, "404": _ERROR}}},
+    "/api/runs/{key}/tracks/{id}/waveform": {"get": {
+        "summary": "peaks + spectrogram of a prepared track", "parameters": [_RUN, _TRACK],
+        "responses": {"200": _json("Waveform", "peaks and spectrogram"), "404": _ERROR}}},
+    "/api/runs/{key}/tracks/{id}/excerpt.wav": {"get": {
+        "summary": "a stretch of a prepared track as WAV (?start=S&seconds=N, N <= 30)", "parameters": [
+            _RUN, _TRACK, {"name": "start", "in": "query", "schema": {"type": "number", "minimum": 0}},
+            {"name": "seconds", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 30}}],
+        "responses": {"200": {"description": "audio/wav"}, "400": _ERROR, "404": _ERROR}}},
+    "/api/schedule": _post(
+        "check a temperature curve with `inspire generate`'s own parser: its breakpoints (resolved in seconds "
+        "for a clip of ?seconds)",
+        {"type": "object", "required": ["spec"], "properties": {"spec": {"type": "string"},
+                                                                "seconds": {"type": "number"}}},
+        {"200": {"description": '{"spec", "unit", "positions", "values", "resolved": {"times_s", "values"}}'},
+         "400": _FIELD_ERROR, "401": _ERROR}),
+    "/api/generate": _post(
+        "start `inspire generate` as a job; per run one generate runs at a time, the next waits queued",
+        {"type": "object", "additionalProperties": False, "properties": {
+            "run": {"type": "string", "description": "run key (optional when one run is open)"},
+            "checkpoint": {"type": ["string", "integer"],
+                           "description": "best, last or a step (default: the one chosen in the runs view, else best)"},
+            "n": {"type": "integer", "minimum": 1}, "seconds": {"type": "number", "exclusiveMinimum": 0},
+            "temperature": {"type": "array", "items": {"type": "string"},
+                            "description": "schedules (1.0, 0.875:1.15, 0s:0.9,20s:1.1); several make a sweep"},
+            "seed": {"type": "integer"},
+            "prime": {"description": '"corpus" (a random stretch per clip) or {"track", "start_s", "seconds"}'}}},
+        {"202": _STARTED, "400": _FIELD_ERROR, "401": _ERROR, "409": _ERROR}),
+    "/api/render": _post(
+        "write RUN/pieces/NAME.toml and render it with `inspire compose` (48 kHz 24-bit by default) as a job; "
+        "409 when the piece exists and overwrite is not true",
+        {"type": "object", "required": ["arrangement", "name"], "additionalProperties": False, "properties": {
+            "arrangement": {"type": "string", "description": "the piece.toml text (compose/arrangement.py)"},
+            "name": {"type": "string"}, "run": {"type": "string", "description": "optional when one run is open"},
+            "overwrite": {"type": "boolean"}, "stems": {"type": "boolean"},
+            "sample_rate": {"type": "integer"}, "bit_depth": {"enum": [16, 24, 32]}}},
+        {"202": _STARTED, "400": _FIELD_ERROR, "401": _ERROR, "409": _ERROR}),
+    "/api/jobs": {"get": {
+        "summary": "every job of the opened runs, newest first (?run=KEY: one run's)",
+        "parameters": [{"name": "run", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": '{"jobs": [Job]}'}, "404": _ERROR}}},
+    "/api/jobs/{id}": {"get": {"summary": "one job", "parameters": [_JOB_ID],
+                               "responses": {"200": _json("Job", "the job"), "404": _ERROR}}},
+    "/api/jobs/{id}/cancel": _post(
+        "stop a queued or running job (SIGTERM: generate keeps the clips it finished)", None,
+        {"200": _json("Job", "the job (cancelling until it has stopped)"), "401": _ERROR, "404": _ERROR,
+         "409": _ERROR}, [_JOB_ID]),
+    "/api/jobs/{id}/resume": _post(
+        "run a failed, cancelled or interrupted job's command again (generate skips finished clips)", None,
+        {"200": _json("Job", "the job, queued"), "401": _ERROR, "404": _ERROR, "409": _ERROR}, [_JOB_ID]),
+}
+SPEC["paths"].update(_JOBS_PATHS)
+
 
 def html() -> str:
     """The API as a plain, self-contained page."""

@@ -46,7 +46,11 @@ def compute(path: str | os.PathLike) -> dict:
     Raises AudioReadError for a file that cannot be read.
     """
     x, info = read_audio(path)
-    sr = info.sample_rate
+    return of_samples(x, info.sample_rate)
+
+
+def of_samples(x: np.ndarray, sr: int) -> dict:
+    """What `compute` gives for a file, for samples already in memory (a prepared track)."""
     return {
         "version": VERSION,
         "duration": round(x.size / sr, 6),
@@ -107,7 +111,9 @@ class Cache:
         self._memory: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: str | os.PathLike) -> dict:
+    def get(self, path: str | os.PathLike, *, make=None) -> dict:
+        """The result for the file at `path`: `compute(path)`, or `make(path)` for a file that
+        is not audio (a prepared track's samples), cached the same way."""
         path = Path(path)
         st = path.stat()
         key = hashlib.sha256(f"{VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
@@ -117,7 +123,7 @@ class Cache:
                 return self._memory[key]
         result = self._load(key)
         if result is None:
-            result = compute(path)
+            result = (make or compute)(path)
             self._save(key, result)
         with self._lock:
             self._memory[key] = result

@@ -18,6 +18,16 @@ Routes (documented as OpenAPI at /api/openapi.json, readable at /api/docs):
     GET  /api/runs                         runs: checkpoints with previews, the chosen checkpoint
     GET  /api/runs/{key}/metrics           the training curve (incremental with ?since=)
     PUT  /api/runs/{key}/checkpoint        choose the checkpoint to generate from
+    GET  /api/runs/{key}/tracks            the run's prepared tracks (to prime generate from a moment)
+    GET  /api/runs/{key}/tracks/{id}/waveform      peaks + spectrogram of a prepared track
+    GET  /api/runs/{key}/tracks/{id}/excerpt.wav   a stretch of it (?start=S&seconds=N)
+    POST /api/schedule                     check a temperature curve with generate's own parser
+    POST /api/generate                     start `inspire generate` as a job (studio/jobs.py)
+    POST /api/render                       write RUN/pieces/NAME.toml, start `inspire compose` on it
+    GET  /api/jobs                         every job, newest first (state, progress, ETA, clips)
+    GET  /api/jobs/{id}                    one job
+    POST /api/jobs/{id}/cancel             stop a job (SIGTERM: finished clips are kept)
+    POST /api/jobs/{id}/resume             run a failed, cancelled or interrupted job's command again
     GET  /api/pieces                       arrangements in the opened folders (studio/pieces.py)
     GET  /api/pieces/{root}/{path}         one arrangement as JSON, its parts' clips and lineage
     PUT  /api/pieces/{root}/{path}         save one (JSON or TOML); 409 unless ?overwrite=1
@@ -81,12 +91,14 @@ FRESH_S = 30.0  # audio younger than this without a sidecar may be a clip whose 
 
 
 class ApiError(Exception):
-    """A request the studio refuses: answered as {"error": message} with `status`."""
+    """A request the studio refuses: answered as {"error": message, **extra} with `status`
+    (extra: e.g. "field", the form field the message is about)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, **extra):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.extra = extra
 
 
 @dataclass
@@ -365,8 +377,8 @@ def parse_marks(body, *, seconds: float | None) -> dict:
 # ---- HTTP --------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
+def _error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 async def _json_body(request: Request):
@@ -501,7 +513,7 @@ async def api_docs(request: Request) -> Response:
 
 
 async def _api_error(request: Request, exc: ApiError) -> Response:
-    return _error(exc.status, exc.message)
+    return _error(exc.status, exc.message, **exc.extra)
 
 
 async def _not_found(request: Request, exc) -> Response:
@@ -621,8 +633,12 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
         Route("/api/runs/{key}/checkpoint", api_run_checkpoint, methods=["PUT"]),
         *pieces.ROUTES,
     ]
+    from inspire.studio import corpus, jobs  # they import this module's ApiError: not at the top
+
+    routes += corpus.ROUTES + jobs.ROUTES
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _not_found})
     app.state.studio = studio
+    app.state.jobs = jobs.Jobs(roots)
     app.add_middleware(_Guard, token=studio.token, loopback=loopback)
     return app
 
@@ -688,4 +704,5 @@ def serve(paths: list[str | os.PathLike], *, host: str = "127.0.0.1", port: int 
         server.run(sockets=[sock])
     finally:
         sock.close()
+        app.state.jobs.shutdown()  # running jobs are stopped (finished clips kept) and resume from the page
     return 0
