@@ -249,6 +249,13 @@ def test_a_hand_written_piece_opens_is_edited_and_saved_without_surprises(driver
     assert arrangement.read_arrangement(hand).parts == arrangement.parse_text(
         HAND.format(a=kept[0], b=kept[1], c=kept[2]), base_dir=str(run / "pieces")).parts
     assert "# the middle\n[[part]]" in hand.read_text()
+    # Changed on disk meanwhile (a text editor): saving over it asks first.
+    hand.write_text(hand.read_text() + "# edited elsewhere\n")
+    d.find_element(By.ID, "a-save").click()
+    _wait(d, lambda: d.find_element(By.ID, "a-ask").is_displayed(), "no question before replacing a changed file")
+    assert "changed on disk" in d.find_element(By.ID, "a-ask").text
+    d.find_element(By.CSS_SELECTOR, "#a-ask .no").click()
+    assert hand.read_text().endswith("# edited elsewhere\n")
 
     # Trim the end of part 3 by dragging its right edge 40 px left.
     pps = float(_data(d, "arrangePps"))

@@ -994,6 +994,19 @@ function ask(message, yes) {
   });
 }
 
+/** Saving over the piece that was opened: ask first if the file changed since (a hand edit, another tab). */
+async function unchangedOnDisk(url, at) {
+  let now = null;
+  try {
+    now = (await getJSON(url)).toml;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 422) return true;  // gone (written afresh) or unreadable
+    now = '';
+  }
+  if (S.opened.toml === undefined || now === S.opened.toml) return true;
+  return ask(`${at.path} changed on disk since it was opened. Replace it?`, 'Replace');
+}
+
 function refusal(err) {
   // A 400 names the part and field: select the part and mark the field, in compose's words.
   const data = err.data || {};
@@ -1008,9 +1021,10 @@ async function save(overwrite = false) {
   const at = saveAt();
   if (!at) { say('give the piece a name first', { error: true }); el.name.focus(); return; }
   const url = `/api/pieces/${at.root}/${at.path.split('/').map(encodeURIComponent).join('/')}`;
+  if (at.same && !overwrite && !(await unchangedOnDisk(url, at))) return;
   try {
     const piece = await putJSON(`${url}${overwrite || at.same ? '?overwrite=1' : ''}`, payload());
-    S.opened = { root: piece.root, path: piece.path, name: piece.name, where: piece.where };
+    S.opened = { root: piece.root, path: piece.path, name: piece.name, where: piece.where, toml: piece.toml };
     S.clipsDirAt = piece.clips_dir_at;
     S.top.clips_dir = piece.arrangement.clips_dir ?? null;
     piece.arrangement.part.forEach((part, i) => { if (S.parts[i]) S.parts[i].clip = part.clip; });
@@ -1103,7 +1117,7 @@ function load(piece) {
   S.parts = doc.part.map((part, i) => newPart({ ...(piece.parts[i] || {}), id: (piece.parts[i] || {}).id || part.clip },
     { clip: part.clip, in_s: part.in_s ?? 0, out_s: part.out_s ?? null, gain_db: part.gain_db ?? 0,
       crossfade_s: part.crossfade_s ?? 0, note: (piece.notes || [])[i] || '' }));
-  S.opened = { root: piece.root, path: piece.path, name: piece.name, where: piece.where };
+  S.opened = { root: piece.root, path: piece.path, name: piece.name, where: piece.where, toml: piece.toml };
   S.selected = S.parts[0]?.uid ?? null;
   S.playhead = 0;
   S.built = null;
@@ -1218,7 +1232,7 @@ async function pollJob() {
       document.body.dataset.arrangeRendered = job.name;
       try {
         const piece = await getJSON(`/api/pieces/${job.root}/pieces/${encodeURIComponent(job.name)}.toml`);
-        if (piece.rendered) showRendered(piece.rendered, piece.where, state);
+        if (piece.rendered) showRendered(piece.rendered, piece.where);
         loadPieces();
       } catch (err) {
         say(`rendered, but cannot read it back: ${err.message}`, { error: true });
@@ -1262,7 +1276,7 @@ function showJob(state) {
   document.body.dataset.arrangeJob = state.state;
 }
 
-function showRendered(r, where, job = null) {
+function showRendered(r, where) {
   const out = el.output;
   const keep = out.querySelector('.job');
   out.replaceChildren(...(keep ? [keep] : []));
@@ -1272,7 +1286,7 @@ function showRendered(r, where, job = null) {
   box.innerHTML = `<h3>Rendered</h3><div class="rmeta"></div><audio controls preload="none"></audio><div class="links"></div>`;
   box.querySelector('.rmeta').textContent = `${where.replace(/\.toml$/, '')} · ${clock(r.seconds)} · ${r.sample_rate} Hz`
     + (r.bit_depth ? `, ${r.bit_depth}-bit` : '') + (loud.integrated_lufs !== undefined && loud.integrated_lufs !== null
-      ? ` · ${loud.integrated_lufs} LUFS, true peak ${loud.true_peak_dbtp} dBTP` : '') + (r.modified ? ` · ${r.modified}` : '');
+      ? ` · ${loud.integrated_lufs} LUFS, true peak ${loud.true_peak_dbtp} dBTP` : '') + (r.modified ? ` · ${r.modified.replace('T', ' ')}` : '');
   const audio = box.querySelector('audio');
   audio.src = r.audio_url;
   audio.addEventListener('play', () => claim(audio));
@@ -1289,7 +1303,6 @@ function showRendered(r, where, job = null) {
   link(r.labels_url, 'Audacity labels');
   link(r.json_url, 'piece.json');
   (r.stems || []).forEach((u, i) => link(u, `stem ${i + 1}`));
-  for (const extra of (job && job.outputs) || []) if (extra && extra.url && ![...links.children].some((a) => a.href.endsWith(extra.url))) link(extra.url, extra.name || 'file');
   out.appendChild(box);
 }
 
