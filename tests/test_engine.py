@@ -169,3 +169,49 @@ def test_backend_choice(monkeypatch, capsys):
     e = eng.Engine(_model(), streams=1)  # the portable path still plays
     assert e.name == "torch-fp32"
     assert e.generate(np.ones((10, 1), np.float32), np.full((10, 1), 0.5, np.float32)).shape == (1, 10)
+
+
+def _labelled(seed=0):
+    """A model with three labels whose tables are not zero (as after training)."""
+    m = _model(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("a", "b", "c")), seed)
+    with torch.no_grad():
+        for tier in m.tiers:
+            tier.label_table.normal_(0, 0.5)
+    return m
+
+
+@needs_numba
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_a_labelled_model_plays_unsteered_and_steered_as_the_model(backend):
+    """Unsteered is "no label" (row 0, which training has moved away from zero); a label or a
+    mix of labels set on the engine is what sample.generate draws with those labels."""
+    m = _labelled()
+    n, seeds = 300, [5, 6]
+    temps = np.ones((n, 2), np.float32)
+    plain = sample.generate(m, n_samples=n, temperature=torch.ones(2), seeds=seeds).numpy()
+    assert np.array_equal(_run(eng.Engine(m, streams=2, backend=backend), n, seeds, temps), plain)
+    rows = torch.tensor([2, 1])
+    steered = sample.generate(m, n_samples=n, temperature=torch.ones(2), seeds=seeds, labels=rows).numpy()
+    e = eng.Engine(m, streams=2, backend=backend)
+    e.set_labels(rows.numpy().copy())
+    assert np.array_equal(_run(e, n, seeds, temps), steered)
+    assert not np.array_equal(steered, plain)
+    # A mix of labels (a morph's point): the logits are model.step's with those weights.
+    mix = torch.tensor([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.25, 0.75]])
+    e = eng.Engine(m, streams=2, backend=backend)
+    e.set_labels(mix.numpy())
+    k = 3 * m.lookback
+    classes, logits = _run(e, k, seeds, temps[:k], logits=True)
+    lb = m.lookback
+    x = torch.cat([torch.full((2, lb), m.cfg.levels // 2), torch.from_numpy(classes)], 1)
+    ref, state = [], m.start(2)
+    with torch.no_grad():
+        for t in range(k):
+            out, state = m.step(x[:, t : t + lb], state, mix)
+            ref.append(out)
+    torch.testing.assert_close(torch.from_numpy(logits), torch.stack(ref, 1), atol=2e-5, rtol=1e-5)
+
+
+def test_labels_on_a_model_without_them_are_refused():
+    with pytest.raises(ValueError, match="trained without labels"):
+        eng.Engine(_model(), backend="torch").set_labels(1)

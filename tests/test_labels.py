@@ -93,13 +93,21 @@ def test_bad_csv_is_a_one_line_error(prep, tmp_path, body, words):
 
 
 def test_missing_csv_and_reserved_track_names(prep, tmp_path):
+    """Labelling by track is the default, so a track whose name cannot be a label ("none" is
+    "no label") is labelled by its id instead of stopping training; a folder so named stops."""
     with pytest.raises(UserInputError, match="no such file"):
         labels.resolve(prep, str(tmp_path / "nope.csv"))
-    write(tmp_path / "src2" / "None.wav", sine(100.0, 2.0, SR), SR)
-    write(tmp_path / "src2" / "other.wav", sine(150.0, 2.0, SR), SR)
+    for i, folder in enumerate(("None", "kit")):
+        write(tmp_path / "src2" / folder / "None.wav", sine(100.0 + i, 4.0, SR), SR)
+        write(tmp_path / "src2" / folder / "other.wav", sine(150.0 + i, 4.0, SR), SR)
     prepare([tmp_path / "src2"], tmp_path / "run2", PrepareSettings(val_fraction=0.25), progress=False)
+    prep2 = load_prepared(tmp_path / "run2")
+    names = labels.resolve(prep2, "track").names
+    assert not any(n.lower() == "none" for n in names)
+    trained = {t.id for t in prep2.tracks if t.name == "None" and any(s.split == "train" for s in t.segments)}
+    assert trained and trained <= set(names)
     with pytest.raises(DatasetError, match="reserved for 'no label'"):
-        labels.resolve(load_prepared(tmp_path / "run2"), "track")
+        labels.resolve(prep2, "folder")
 
 
 def test_same_name_in_two_folders_is_told_apart_by_id(tmp_path):

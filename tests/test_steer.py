@@ -574,12 +574,20 @@ def test_a_labelled_run_records_its_labels_and_steers(prepared, tmp_path):
         _train_run(prepared, label_by="none", max_steps=9)
 
 
+def test_a_new_run_is_labelled_by_track_by_default(prepared):
+    from inspire.samplernn import checkpoint
+
+    assert _train_run(prepared) == 0
+    model, ck = checkpoint.load_model(prepared / "checkpoints" / "last.pt")
+    assert ck["train_config"]["label_by"] == "track" and model.cfg.labels == ("track1", "track2")
+
+
 def test_an_unlabelled_run_is_as_before(prepared):
     import json
 
     from inspire.samplernn import checkpoint
 
-    assert _train_run(prepared) == 0
+    assert _train_run(prepared, label_by="none") == 0
     cfg = json.loads((prepared / "config.json").read_text())
     assert cfg["model"]["labels"] == [] and "labels" not in cfg
     model, ck = checkpoint.load_model(prepared / "checkpoints" / "last.pt")

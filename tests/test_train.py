@@ -277,7 +277,7 @@ def test_log_every_must_be_positive(run):
 
 RELEASE = Path(__file__).parent / "data" / "release-0.1"
 RELEASE_TRAIN = {"batch_size": "2", "seq_len": "16", "chunk_seconds": "0.25", "val_seconds": "0.5", "val_every": "2",
-                 "checkpoint_every": "100", "preview_seconds": "0"}
+                 "checkpoint_every": "100", "preview_seconds": "0", "label_by": "none"}  # as 0.1 trained
 
 
 @pytest.mark.slow

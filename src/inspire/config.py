@@ -127,9 +127,9 @@ class TrainConfig:
     autocast: str = setting("off", "off or bf16 mixed precision (measured slower on CPUs without AMX)")
     seed: int = setting(0, "random seed for initialisation and data order")
     label_by: str = setting(
-        "none", "train a steerable model: label each chunk by its track (its name as `inspire prepare` lists it), "
-                "its folder (an album, a session), or sections named in a CSV file (file,start,end,label; times in "
-                "seconds or m:ss); none: no labels. Then `inspire generate --steer LABEL` steers towards a label")
+        "track", "label each chunk by its track (its name as `inspire prepare` lists it), its folder (an album, a "
+                 "session), or sections named in a CSV file (file,start,end,label; times in seconds or m:ss), so "
+                 "`inspire generate --steer LABEL` can steer towards a label; none: no labels")
     unlabelled_share: float = setting(
         0.2, "share of chunks trained with 'no label' when training with labels, so the model also plays unsteered")
 
@@ -228,6 +228,11 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# Fields whose default changed since records were first written: a record without the field
+# keeps the old behaviour (runs from before labels trained without them).
+LEGACY: dict[str, dict[str, Any]] = {"TrainConfig": {"label_by": "none"}}
+
+
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
@@ -308,7 +313,10 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(cls, d: dict):
+    """A config from its record (config.json, a checkpoint). A field the record predates takes
+    the value that behaved as the record's run did (`LEGACY`), else today's default."""
     unknown = set(d) - set(field_names(cls))
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    d = {**LEGACY.get(cls.__name__, {}), **d}
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -112,7 +112,8 @@ def resolve(prep: PreparedData, by: str) -> Labelling:
         counts: dict[str, int] = {}
         for t in prep.tracks:
             counts[t.name] = counts.get(t.name, 0) + 1
-        named = [(t, t.name if counts[t.name] == 1 else t.id) for t in prep.tracks]
+        # A name that cannot be a label ("none", a double quote) is labelled by the track's id.
+        named = [(t, t.name if counts[t.name] == 1 and _valid_name(t.name) else t.id) for t in prep.tracks]
         return _whole_tracks(prep, "track", named)
     if by == "folder":
         return _whole_tracks(prep, "folder", [(t, Path(t.source).parent.name or "/") for t in prep.tracks])
@@ -139,6 +140,10 @@ def _finish(prep: PreparedData, by: str, sections: tuple[Section, ...], source: 
     if not names:
         raise DatasetError(f"{where}: no label covers any training audio of {prep.run_dir}")
     return Labelling(by, tuple(names), sections, source)
+
+
+def _valid_name(name: str) -> bool:
+    return name.strip().lower() != RESERVED and '"' not in name
 
 
 def _check_name(name: str, what: str) -> None:

@@ -20,6 +20,7 @@ from inspire.errors import UserInputError
 
 DEMO_CLIPS = 8
 DEMO_CLIP_SECONDS = 5.0
+DEMO_STEERED = 2  # clips that morph from the first track into the last
 DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
 DEMO_TRAIN_MINUTES = 1.5
 
@@ -121,6 +122,16 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,
                              seed=0, out=run / "clips" / "demo", progress=False)
 
+    from inspire.samplernn import checkpoint
+
+    labels = checkpoint.read_run_config(run).model.labels  # the album's tracks (training labels them)
+    steered = None
+    if len(labels) >= 2:
+        morph = f"{labels[0]}:{labels[-1]}"
+        _say(f"   and {DEMO_STEERED} clips steered from track {labels[0]} into {labels[-1]} (--steer {morph})", t0)
+        steered = generate.run_job(run, n=DEMO_STEERED, seconds=DEMO_CLIP_SECONDS, temperatures=["0.95"],
+                                   steers=[morph], seed=0, out=run / "clips" / "demo-steered", progress=False)
+
     _say("   curating them: scores, verdicts, lineage against the album, report.html", t0)
     from inspire.curate import curate
 
@@ -144,6 +155,8 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     print(f"  previews       {run / 'previews'}/")
     print(f"  clips          {clips}/  ({kept} of {len(curation['clips'])} kept)")
     print(f"  curation       {clips / 'report.html'}")
+    if steered:
+        print(f"  steered clips  {steered}/")
     if kept:
         print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
               f"Audacity labels {piece_path.with_suffix('.labels.txt')})")

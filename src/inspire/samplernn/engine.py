@@ -165,6 +165,10 @@ class Layout:
             len(model.tiers), cfg.rnn_layers, int(cfg.rnn == "lstm"), cfg.dim, cfg.levels, cfg.lookback)
         dims[[kr.D_TAPS, kr.D_TAPS_Q, kr.D_TAPS_SCALE]] = taps_at
         self.dims = dims
+        # A labelled model's label tables, (label_rows, dim) per tier: an engine adds a row (or a
+        # mix of rows) to each tier's input, as model.step does.
+        self.label_tables = ([t.label_table.detach().float().cpu().numpy() for t in model.tiers]
+                             if cfg.labels else None)
         # Learned initial states: (layers, 1|2, dim)
         self.h0 = [(t.h0.detach().float().cpu().numpy()[:, None] if cfg.rnn == "gru"
                     else t.h0.detach().float().cpu().numpy().transpose(1, 0, 2)) for t in model.tiers]
@@ -214,12 +218,36 @@ class Engine:
             self.layout = layout or Layout(model, precision=precision)
         else:
             self.stepper = FastStepper(model, int8=precision == "int8")
+        self.label_rows = model.cfg.label_rows if model.cfg.labels else 0
+        self.set_labels(None)
         self.reset()
 
     @property
     def name(self) -> str:
         """backend-precision, as recorded in sidecars ("numba-fp32", "torch-int8", ...)."""
         return f"{self.backend}-{self.precision}"
+
+    # controls ---------------------------------------------------------------------------------
+
+    def set_labels(self, labels) -> None:
+        """Steer a labelled model from the next frame on: None ("no label", row 0), a row or (B,)
+        rows, or mixing weights over the rows, (label_rows,) or (B, label_rows) (a morph's point).
+        A model without labels takes only None."""
+        b, rows = self.streams, self.label_rows
+        if not rows:
+            if labels is not None:
+                raise ValueError("this model was trained without labels")
+            self.labels = np.zeros((0, 0, 0), np.float32)
+            self.label_weights = None
+            return
+        given = labels is not None
+        w = np.asarray(labels if given else 0)
+        if w.dtype.kind in "iu":
+            w = np.eye(rows, dtype=np.float32)[np.broadcast_to(w, (b,))]
+        w = np.array(np.broadcast_to(np.asarray(w, np.float32), (b, rows)))  # (B, rows), a copy of its own
+        if self.backend == "numba":
+            self.labels = np.ascontiguousarray(np.stack([w @ table for table in self.layout.label_tables]))
+        self.label_weights = torch.from_numpy(w) if given else None  # None: row 0, as model.step
 
     # state ------------------------------------------------------------------------------------
 
@@ -280,12 +308,12 @@ class Engine:
 
                 lay = self.layout
                 dummy = np.zeros((1, self.streams), np.float32)
-                kr.run(usable, 0, x, self.hidden, self.conds, dummy, dummy, lay.wf, lay.wq, lay.mat, lay.frames,
-                       lay.ratios, lay.dims, True, _NO_LOGITS)
+                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, lay.wf, lay.wq, lay.mat,
+                       lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
             else:
                 from inspire.samplernn.sample import prime_state
 
-                _, self.state = prime_state(self.model, torch.from_numpy(x))
+                _, self.state = prime_state(self.model, torch.from_numpy(x), self.label_weights)
         self.t = 0
         self.history = x[:, -lb:].copy()
 
@@ -307,8 +335,8 @@ class Engine:
             from inspire.samplernn import kernels as kr
 
             lay = self.layout
-            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, temps, unif, lay.wf, lay.wq, lay.mat,
-                                lay.frames, lay.ratios, lay.dims, False, keep))
+            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, lay.wf, lay.wq,
+                                lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
         else:
             self._generate_torch(buf, temps, unif, keep)
         self.history = buf[:, -lb:].copy()
@@ -321,7 +349,7 @@ class Engine:
         tt, tu = torch.from_numpy(temps), torch.from_numpy(unif)
         state = self.state
         for s in range(temps.shape[0]):
-            logits, state = self.stepper.step(tbuf[:, s : s + lb], state)
+            logits, state = self.stepper.step(tbuf[:, s : s + lb], state, self.label_weights)
             if keep.shape[0]:
                 keep[s] = logits.float().numpy()
             tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s])

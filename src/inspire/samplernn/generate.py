@@ -60,7 +60,7 @@ from inspire.progress import Progress
 from inspire.samplernn import checkpoint as ckpt_mod
 from inspire.samplernn import checks, graph, sample
 from inspire.samplernn import guard as collapse_guard
-from inspire.samplernn.device import pick_device
+from inspire.samplernn.device import pick_device, process_gpu
 from inspire.samplernn.engine import Engine, Layout, Uniforms, numba_available
 from inspire.samplernn.guard import GuardConfig, check_replay
 from inspire.samplernn.model import SampleRNN
@@ -174,7 +174,7 @@ def _load(run_dir: Path, checkpoint_path: Path, device: str, *, int8: bool = Fal
     dev = pick_device(device)
     local = os.environ.get("LOCAL_RANK")
     if dev.type == "cuda" and dev.index is None and local is not None:
-        dev = torch.device("cuda", int(local))  # torchrun: one GPU per process
+        dev = process_gpu(int(local))  # torchrun: one GPU per process (round-robin if they outnumber GPUs)
     model, ckpt = ckpt_mod.load_model(checkpoint_path, device=dev)
     data = ckpt.get("data") or {}
     try:

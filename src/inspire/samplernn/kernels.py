@@ -114,10 +114,11 @@ def affine_int8(wf, wq, mat, m, x, y, nb):
 
 
 @njit(cache=True, nogil=True)
-def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh):
+def tier(k, s, t, buf, hidden, conds, labels, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh):
     """One frame of frame-level tier k before sample s of `buf` (stream time t): its input
-    projection (+ the tier above's conditioning), its RNN layers (state updated in place) and,
-    if `upsample`, its conditioning for the tier below into conds[k] (B, ratio * dim)."""
+    projection (+ the tier above's conditioning, + the stream's label vector), its RNN layers
+    (state updated in place) and, if `upsample`, its conditioning for the tier below into
+    conds[k] (B, ratio * dim)."""
     nb = buf.shape[0]
     n_tiers, layers, lstm, d = dims[D_TIERS], dims[D_LAYERS], dims[D_LSTM], dims[D_DIM]
     levels, lb = dims[D_LEVELS], dims[D_LOOKBACK]
@@ -136,6 +137,10 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
         for b in range(nb):
             for j in range(d):
                 x[b, j] = x[b, j] + conds[k + 1, b, c + j]
+    if labels.shape[0]:  # a labelled model: what the stream's label (or mix of labels) adds, as model.step
+        for b in range(nb):
+            for j in range(d):
+                x[b, j] = x[b, j] + labels[k, b, j]
     for layer in range(layers):
         h = hidden[k, layer, 0]  # (B, dim)
         affine(wf, wq, mat, base + 2 + 2 * layer, x, gi, nb)
@@ -180,7 +185,7 @@ def tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsampl
 
 
 @njit(cache=True, nogil=True)
-def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims, forced, keep):
+def run(n, t, buf, hidden, conds, labels, temps, unif, wf, wq, mat, frames, ratios, dims, forced, keep):
     """Advance every stream n samples; return the new t (samples since the frames aligned).
 
     buf (B, lookback + n) int64: the last `lookback` samples, then room for n more. Generation
@@ -188,7 +193,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
     unif[s, b] and written to buf[b, lookback + s]. Teacher forcing (forced True, priming):
     buf already holds the n samples; the frame tiers run over them and the sample level is
     skipped, as `inspire.samplernn.sample.prime_state` does. hidden (tiers, layers, 1|2, B, dim)
-    and conds (tiers, B, max ratio * dim) are updated in place. keep: (n, B, levels) to receive
+    and conds (tiers, B, max ratio * dim) are updated in place. labels (tiers, B, dim): what each
+    stream's label adds to each tier's input (a labelled model), or an empty array. keep: (n, B, levels) to receive
     every sample's logits (tests), or an empty array.
     """
     nb = buf.shape[0]
@@ -212,7 +218,8 @@ def run(n, t, buf, hidden, conds, temps, unif, wf, wq, mat, frames, ratios, dims
         for k in range(n_tiers - 1, -1, -1):
             if t % frames[k] == 0:
                 upsample = not (forced and k == 0)  # priming: the bottom tier's output feeds only the MLP
-                tier(k, s, t, buf, hidden, conds, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi, gh)
+                tier(k, s, t, buf, hidden, conds, labels, wf, wq, mat, frames, ratios, dims, upsample, xin, x, gi,
+                     gh)
         if forced:
             t += 1
             continue

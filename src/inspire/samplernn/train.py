@@ -8,7 +8,7 @@ Resumable to the sample: checkpoints hold the optimizer, the data position (epoc
 window) and the carried RNN state (`checkpoint.TrainState`), and the data order is a pure
 function of (seed, epoch), so a continued run's losses equal an uninterrupted run's. Under
 torchrun every process trains a contiguous slice of each global batch (DDP: gloo on CPU, nccl on
-GPU) and only rank 0 writes (and holds the run folder's lock).
+GPUs, one each; gloo where processes share a GPU) and only rank 0 writes (and holds the run folder's lock).
 
 `train()` checks everything (arguments, run folder, data, configs, memory) before it moves or
 writes anything, then runs `_loop` over explicit state. Ctrl-C or SIGTERM stops within a step:
@@ -60,7 +60,7 @@ from inspire.progress import Progress
 from inspire.samplernn import checkpoint
 from inspire.samplernn import threads as threads_mod
 from inspire.samplernn.checkpoint import RunSpec, TrainState
-from inspire.samplernn.device import pick_device
+from inspire.samplernn.device import dist_backend, pick_device, process_gpu
 from inspire.samplernn.model import SampleRNN
 from inspire.timefmt import clock
 
@@ -674,12 +674,17 @@ def _train(run_dir: Path, dist: Dist, flag: _StopFlag, *, preset, model_override
     log = (lambda msg: print(msg, file=sys.stderr)) if dist.main else (lambda msg: None)
     prep = load_prepared(run_dir)
     one_gpu_each = dist.world > 1 and device in ("auto", "cuda") and torch.cuda.is_available()
-    dev = pick_device(f"cuda:{dist.local_rank}" if one_gpu_each else device)
+    dev = process_gpu(dist.local_rank) if one_gpu_each else pick_device(device)
     if dev.type == "cuda":  # tf32 matmuls and cuDNN RNN kernels: 390 against 51 TFLOP/s on an H200 (bench_gpu)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if dist.world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world))
+        backend = dist_backend(dev, local_world)
+        if dev.type == "cuda" and backend == "gloo":
+            log(f"{local_world} processes share {torch.cuda.device_count()} GPU(s): DDP over gloo (NCCL needs one GPU "
+                "per process)")
+        torch.distributed.init_process_group(backend)
 
     # Everything is checked before anything is moved or written.
     notes: list[str] = []  # said once everything has been checked
