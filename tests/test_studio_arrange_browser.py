@@ -136,7 +136,7 @@ def test_arrange_three_passages_crossfade_save_preview_render(driver, studio, tm
     d.find_element(By.ID, "a-render").click()
     WebDriverWait(d, RENDER_WAIT_S, poll_frequency=0.2).until(
         lambda _: _data(d, "arrangeJob") in ("done", "failed", "cancelled"), message="the render did not finish")
-    job_error = d.find_element(By.CSS_SELECTOR, "#a-output .job-error").text
+    job_error = d.find_element(By.CSS_SELECTOR, "#a-output .rj-error").text
     assert _data(d, "arrangeJob") == "done", job_error
     _wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#a-output .rendered audio"), "the piece is not offered")
     links = [a.text for a in d.find_elements(By.CSS_SELECTOR, "#a-output .rendered .links a")]

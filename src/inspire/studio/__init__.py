@@ -3,9 +3,13 @@
     folders.py   which folders were opened, what they hold (runs, clips folders), safe file lookup
     peaks.py     waveform peaks and a small spectrogram per audio file, computed here and cached
     runs.py      the runs view: training curve, previews per checkpoint, the chosen checkpoint
+    jobs.py      background jobs: `inspire generate` / `inspire compose` run as subprocesses, their
+                 records (RUN/studio/jobs/), the generate and render forms checked with the CLI's checks
+    corpus.py    a run's prepared tracks (waveform, excerpts): priming generate from a chosen moment
     openapi.py   the HTTP API's OpenAPI document (served at /api/openapi.json)
     server.py    the ASGI app (Starlette) and `serve()` (uvicorn); handlers call library functions
     static/      the page: index.html, ES modules, CSS, vendor/wavesurfer (BSD-3, pinned)
 
-No torch anywhere in here: the studio starts fast and runs beside a training job.
+No torch anywhere in here: the studio starts fast and runs beside a training job (a generate job
+loads torch in its own process).
 """

@@ -20,7 +20,7 @@ export class ApiError extends Error {
   constructor(status, message, data = null) {
     super(message);
     this.status = status;
-    this.data = data;  // the whole answer: {"error", and for pieces "field", "part"}
+    this.data = data;  // the whole error body: {"error", "field", ...}
   }
 }
 
@@ -45,7 +45,7 @@ async function request(method, url, body) {
 
 export const getJSON = (url) => request('GET', url);
 export const putJSON = (url, body) => request('PUT', url, body);
-export const postJSON = (url, body) => request('POST', url, body);
+export const postJSON = (url, body) => request('POST', url, body === undefined ? {} : body);
 
 /** base64 of uint8 -> Uint8Array */
 export function bytes(b64) {

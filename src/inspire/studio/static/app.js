@@ -1,17 +1,21 @@
-// inspire studio: the page's entry point. The views (clips, runs, arrange) chosen by the URL's #hash.
+// inspire studio: the page's entry point. The views (clips, runs, generate, arrange) chosen by the
+// URL's #hash; #clips/KEY shows one clips folder.
 
 import { getJSON, say, token } from './api.js';
 import * as arrange from './arrange.js';
 import * as clips from './clips.js';
+import * as generate from './generate.js';
 import * as runs from './runs.js';
+
+const VIEWS = ['clips', 'runs', 'generate', 'arrange'];
 
 let folders = null;
 let clipsReady = null;
 
 async function route() {
-  const views = ['clips', 'runs', 'arrange'];
-  const view = views.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'clips';
-  for (const v of views) {
+  const [name, arg] = location.hash.slice(1).split('/');
+  const view = VIEWS.includes(name) ? name : 'clips';
+  for (const v of VIEWS) {
     document.getElementById(`${v}-view`).hidden = v !== view;
     document.getElementById(`tab-${v}`).classList.toggle('active', v === view);
   }
@@ -19,8 +23,11 @@ async function route() {
     if (view === 'clips') {
       clipsReady = clipsReady || clips.init(folders.folders);
       await clipsReady;
+      if (arg) await clips.showFolder(decodeURIComponent(arg));
       clips.shown();
       document.getElementById('clip-list').focus({ preventScroll: true });
+    } else if (view === 'generate') {
+      await generate.show();
     } else if (view === 'arrange') {
       await arrange.show();
     } else {

@@ -1251,13 +1251,13 @@ function finishJob() {
 
 function showJob(state) {
   const out = el.output;
-  let bar = out.querySelector('.job');
+  let bar = out.querySelector('.render-job');
   if (!bar) {
     out.replaceChildren();
     bar = document.createElement('div');
-    bar.className = 'job';
-    bar.innerHTML = '<div class="job-line"><span class="job-state"></span> <button type="button" class="cancel">Cancel</button></div>'
-      + '<progress max="1" value="0"></progress><div class="job-error"></div>';
+    bar.className = 'render-job';
+    bar.innerHTML = '<div class="rj-line"><span class="rj-state"></span> <button type="button" class="cancel">Cancel</button></div>'
+      + '<progress max="1" value="0"></progress><div class="rj-error"></div>';
     bar.querySelector('.cancel').addEventListener('click', async () => {
       try { await postJSON(`/api/jobs/${encodeURIComponent(S.job.id)}/cancel`, {}); } catch (err) { say(err.message, { error: true }); }
     });
@@ -1265,20 +1265,20 @@ function showJob(state) {
   }
   const running = !['done', 'failed', 'cancelled'].includes(state.state);
   bar.dataset.state = state.state;
-  bar.querySelector('.job-state').textContent = `render ${S.job ? S.job.name : ''}: ${state.state}`
+  bar.querySelector('.rj-state').textContent = `render ${S.job ? S.job.name : ''}: ${state.state}`
     + (Number.isFinite(state.done) && Number.isFinite(state.total) && state.total ? ` (${state.done} of ${state.total})` : '');
   const progress = bar.querySelector('progress');
   if (Number.isFinite(state.done) && state.total) progress.value = state.done / state.total;
   else if (running) progress.removeAttribute('value');
   else progress.value = state.state === 'done' ? 1 : 0;
   bar.querySelector('.cancel').hidden = !running;
-  bar.querySelector('.job-error').textContent = state.error || '';
+  bar.querySelector('.rj-error').textContent = state.error || '';
   document.body.dataset.arrangeJob = state.state;
 }
 
 function showRendered(r, where) {
   const out = el.output;
-  const keep = out.querySelector('.job');
+  const keep = out.querySelector('.render-job');
   out.replaceChildren(...(keep ? [keep] : []));
   const box = document.createElement('div');
   box.className = 'rendered';

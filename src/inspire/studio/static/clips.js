@@ -633,10 +633,39 @@ function merge(entries) {
   return changed;
 }
 
+/** Folders that appeared since the page loaded (a generate job's) join the folder filter. */
+async function learnFolders(entries) {
+  const known = new Set(state.folders.map((f) => f.key));
+  if (entries.every((e) => known.has(e.folder))) return;
+  const { folders } = await getJSON('/api/folders');
+  addFolderOptions(folders.filter((f) => !known.has(f.key)));
+}
+
+function addFolderOptions(folders) {
+  const select_ = document.getElementById('f-folder');
+  for (const f of folders) {
+    const opt = document.createElement('option');
+    opt.value = f.key;
+    opt.textContent = f.name;
+    select_.appendChild(opt);
+    state.folders.push(f);
+  }
+  select_.closest('label').hidden = state.folders.length < 2;
+}
+
+/** Show one clips folder (the generate view's "show clips"). */
+export async function showFolder(key) {
+  if (!state.folders.some((f) => f.key === key)) await learnFolders([{ folder: key }]);
+  document.getElementById('f-folder').value = key;
+  await refresh();
+  reapply();
+}
+
 async function refresh() {
   if (document.hidden || document.getElementById('clips-view').hidden) return;
   try {
     const { clips } = await getJSON('/api/clips');
+    await learnFolders(clips);
     if (merge(clips)) {
       state.tempRange = temperatureRange();
       reapply();
@@ -647,16 +676,8 @@ async function refresh() {
 }
 
 export async function init(folders) {
-  state.folders = folders;
   state.list = document.getElementById('clip-list');
-  const select_ = document.getElementById('f-folder');
-  for (const f of folders) {
-    const opt = document.createElement('option');
-    opt.value = f.key;
-    opt.textContent = f.name;
-    select_.appendChild(opt);
-  }
-  if (folders.length < 2) select_.closest('label').hidden = true;
+  addFolderOptions(folders);
   state.observer = new IntersectionObserver((items) => {
     for (const item of items) {
       const card = state.cards.get(item.target.dataset.key);
