@@ -205,10 +205,20 @@ class _Clips:
             "rank": cur.get("rank"),
             "score": cur.get("score"),
             "temperature": temperature.get("spec"),
-            "marked_regions": [list(r) for r in marks.get("regions") or []],
-            "curation_regions": [list(r) for r in cur.get("regions") or []],
+            "marked_regions": _pairs(marks.get("regions")),
+            "curation_regions": _pairs(cur.get("regions")),
             "lineage": [m for m in lineage.get("matches") or [] if isinstance(m, dict)],
         }
+
+
+def _pairs(regions) -> list[list[float]]:
+    """[[start_s, end_s], ...] from a sidecar's or curation's regions; malformed ones left out."""
+    out = []
+    for r in regions if isinstance(regions, list) else []:
+        if (isinstance(r, (list, tuple)) and len(r) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r) and r[0] < r[1]):
+            out.append([float(r[0]), float(r[1])])
+    return out
 
 
 def _overlapping(matches: list[dict], start: float, end: float) -> list[dict]:
