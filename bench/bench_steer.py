@@ -266,6 +266,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny model, short songs, CPU-sized figures")
     ap.add_argument("--preset", default=None, help="model preset (default: tiny with --quick, else standard)")
     ap.add_argument("--minutes", type=float, default=None, help="training minutes per model (default: 1.5 quick, 8)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="train each model this many steps instead of --minutes (equal work on a shared machine)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one, removed)")
     ap.add_argument("--val-fraction", type=float, default=0.1, help="held-out end of every track")
@@ -296,7 +298,8 @@ def main() -> None:
     print(f"# steering study: {platform.node()}, {dev} ({where}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     corpus = Path(args.corpus)
-    print(f"# preset {preset}, {minutes:g} min of training per model, corpus {corpus}"
+    budget = f"{args.steps} steps" if args.steps else f"{minutes:g} min"
+    print(f"# preset {preset}, {budget} of training per model, corpus {corpus}"
           + (" (first 40 s of each song)" if quick else ""))
     base = prepare_corpus(work, corpus, quick=quick, fraction=args.val_fraction)
     prep = load_prepared(base)
@@ -311,8 +314,8 @@ def main() -> None:
             run_with(base, run)
             t0 = time.time()
             over = {"label_by": label_by, "val_every": 10**9, "checkpoint_every": 10**9}  # time goes to training
-            train(run, preset=preset, train_overrides=over,
-                  max_minutes=minutes, device=str(dev), previews=False, progress=False)
+            train(run, preset=preset, train_overrides=over, max_steps=args.steps,
+                  max_minutes=None if args.steps else minutes, device=str(dev), previews=False, progress=False)
             print(f"# trained {name} in {time.time() - t0:.0f} s", file=sys.stderr)
     if args.stage in ("plain", "labelled"):
         return
@@ -324,7 +327,7 @@ def main() -> None:
     plain, (labelled, lck) = runs["plain"][0], runs["labelled"]
     names = labelled.cfg.labels
     labelling = Labelling.from_json(lck.get("labels"))
-    print(f"# steps in {minutes:g} min: plain {results['plain_steps']}, labelled {results['labelled_steps']}; "
+    print(f"# steps ({budget} each): plain {results['plain_steps']}, labelled {results['labelled_steps']}; "
           f"labels: {', '.join(names)}")
 
     # 1. held-out bits

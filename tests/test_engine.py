@@ -215,3 +215,38 @@ def test_a_labelled_model_plays_unsteered_and_steered_as_the_model(backend):
 def test_labels_on_a_model_without_them_are_refused():
     with pytest.raises(ValueError, match="trained without labels"):
         eng.Engine(_model(), backend="torch").set_labels(1)
+
+
+@needs_numba
+@pytest.mark.parametrize("cfg", CONFIGS[:3])
+def test_truncation_in_the_kernels_is_sample_logits(cfg):
+    """min-p and top-p curves per stream per sample: the compiled draw keeps the classes
+    sample_logits keeps, so both backends draw the very same samples; off (0 / 1) is plain."""
+    m = _model(cfg)
+    n, seeds = 500, [7, 8, 9]
+    temps = np.tile(np.linspace(0.9, 1.6, n, dtype=np.float32)[:, None], (1, 3))
+    min_p = np.stack([np.zeros(n), np.linspace(0.0, 0.2, n), np.full(n, 0.05)], 1).astype(np.float32)
+    top_p = np.stack([np.linspace(1.0, 0.6, n), np.ones(n), np.full(n, 0.9)], 1).astype(np.float32)
+
+    def run(backend, mp, tp):
+        e = eng.Engine(m, streams=3, backend=backend)
+        u = eng.Uniforms(seeds)
+        out = []
+        for s in range(0, n, 100):
+            cut = slice(s, s + 100)
+            out.append(e.generate(temps[cut], u.next(100), min_p=None if mp is None else mp[cut],
+                                  top_p=None if tp is None else tp[cut]))
+        return np.concatenate(out, 1)
+
+    compiled, portable = run("numba", min_p, top_p), run("torch", min_p, top_p)
+    assert np.array_equal(compiled, portable)
+    plain = run("numba", None, None)
+    assert not np.array_equal(compiled[1:], plain[1:])  # truncation changed the draws
+    off = run("numba", np.zeros_like(min_p), np.ones_like(top_p))
+    assert np.array_equal(off, plain)  # min-p 0 and top-p 1 are plain sampling, bit for bit
+
+
+def test_truncation_arrays_must_match_the_temperatures():
+    e = eng.Engine(_model(), streams=2, backend="torch")
+    with pytest.raises(ValueError, match=r"min_p \(3, 1\) must be \(n, 2\)"):
+        e.generate(np.ones((3, 2), np.float32), np.full((3, 2), 0.5, np.float32), min_p=np.zeros((3, 1)))

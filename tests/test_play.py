@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +141,11 @@ def test_timeline_lane_then_knob_latches():
     curve = tl.curve(1001)
     played = np.interp(np.arange(1001) / SR, curve["times_s"], curve["values"])
     assert np.allclose(played, tl.temperatures(0, 1001), atol=1e-5)
+    for start in (0, 350, 650, 900, 950):  # a take punched in at `start`: its own time 0 is the session's `start`
+        part = tl.curve(1001 - start, start=start)
+        assert part["times_s"][0] == 0.0
+        played = np.interp(np.arange(1001 - start) / SR, part["times_s"], part["values"])
+        assert np.allclose(played, tl.temperatures(start, 1001 - start), atol=1e-5)
     with pytest.raises(UserInputError, match="--seconds"):
         Timeline("0.9:1.2", sample_rate=SR)  # a ramp needs the take's length
     assert Timeline("0s:0.9,1s:1.1", sample_rate=SR).temperatures(SR, 1)[0] == pytest.approx(1.1)
@@ -474,3 +480,101 @@ def test_generate_uses_the_engine_for_small_batches(run, tmp_path):
         assert np.array_equal(sf.read(str(small / name))[0], sf.read(str(big / name))[0])
         again = generate.again(run, str(small / f"{s['id']}.json"), out=tmp_path / f"again-{s['id']}")
         assert json.loads((again / f"{s['id']}.json").read_text())["engine"] == "numba-fp32"
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels: a model trained with labels is steered live (--steer, label pads, /inspire/label)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """A run whose tiny checkpoint knows two labels, with label tables that are not zero."""
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.samplernn.model import SampleRNN
+
+    for i in range(2):
+        t = np.arange(int(2.0 * SR)) / SR
+        sf.write(str(tmp_path / f"lsong{i}.wav"), 0.4 * np.sin(2 * np.pi * (220 + 110 * i) * t), SR)
+    run_dir = tmp_path / "labelled"
+    prepare([tmp_path / "lsong0.wav", tmp_path / "lsong1.wav"], run_dir, PrepareSettings(levels=TINY.levels),
+            progress=False)
+    torch.manual_seed(0)
+    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("lsong0", "lsong1")))
+    with torch.no_grad():
+        for tier in model.tiers:
+            tier.label_table.normal_(0, 1.0)
+    save_checkpoint(run_dir, model, step=3, sample_rate=SR)
+    return run_dir
+
+
+def test_label_pads_and_the_label_control_steer_and_render_again(labelled):
+    from inspire.samplernn import engine as eng
+    from inspire.samplernn import generate
+
+    inst = _instrument(labelled, pads=["label:lsong1", f"{_tracks(labelled)[0]}@1.5"], steer="lsong0")
+    assert inst.labels == ("lsong0", "lsong1") and inst.label == 1 and inst.label_pads == {1: 2}
+    made = []
+    tl = Timeline("1.0", sample_rate=SR)
+    s = inst.session(seed=3, timeline=tl, n_samples=16000, on_block=lambda pos, c, a: made.append(c.copy()))
+    _drain(s, controls_at=[(4000, "pad", 1), (8000, "pad", 2), (12000, "label", 0)])
+    live = np.concatenate(made)
+    assert [{k: v for k, v in e.items() if k != "at"} for e in tl.events] == [{"label": 1}, {"label": 2}, {"pad": 2},
+                                                                            {"label": 0}]
+    assert tl.events[0]["at"] == 0
+    engine = eng.Engine(inst.ctx.model, precision=inst.engine.precision, backend=inst.engine.backend)
+    primes = {n: np.asarray(generate._prime_classes(inst.ctx, p)) for n, p in inst.pads.items() if "label" not in p}
+    seed = generate.stream_seed(3, 0)
+    again = np.concatenate(list(eng.render(engine, seed=seed, timeline=tl, pads=eng.prime_pads(engine, primes),
+                                           n_samples=16000, block=777)))
+    assert np.array_equal(again, live)
+    # Steering is heard: the same seed unsteered parts from the take at once.
+    engine.set_labels(None)
+    engine.reset()
+    plain = np.concatenate(list(eng.render(engine, seed=seed, timeline=Timeline("1.0", sample_rate=SR), pads={},
+                                           n_samples=4000)))
+    assert not np.array_equal(plain, live[:4000])
+    with pytest.raises(ValueError, match=r"no label 3: the model has labels 1-2 \(0: no label\)"):
+        s.set("label", 3)
+
+
+def test_a_steered_take_renders_again_from_the_command_line(labelled, capsys):
+    code = _cli(["play", str(labelled), "--audio-device", "none", "--seconds", "2", "--seed", "5", "--record",
+                 "--steer", "LSONG1", "--pad", "label:none", "--quiet"])
+    assert code == 0
+    wav = Path(capsys.readouterr().out.strip())
+    side = json.loads(wav.with_suffix(".json").read_text())
+    assert side["performance"]["timeline"]["events"][0] == {"at": 0, "label": 2}
+    assert side["performance"]["pads"]["1"] == {"label": "none", "row": 0, "pad": "label:none"}
+    assert _cli(["generate", str(labelled), "--again", side["id"], "--quiet"]) == 0
+    again = labelled / "clips" / f"again-{side['id']}-2s" / wav.name
+    assert np.array_equal(sf.read(str(wav), dtype="int16")[0], sf.read(str(again), dtype="int16")[0])
+
+
+def test_steering_what_cannot_be_steered_is_one_line(run, labelled, capsys):
+    assert _cli(["play", str(run), "--audio-device", "none", "--seconds", "1", "--steer", "lsong0"]) == 2
+    assert "was trained without labels" in capsys.readouterr().err
+    assert _cli(["play", str(labelled), "--audio-device", "none", "--seconds", "1", "--pad", "label:drums"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown label 'drums'; the model knows: lsong0, lsong1 (and none)" in err and "\n" not in err
+    assert controls.osc("/inspire/label", 2) == controls.Control("label", 2)
+
+
+def test_truncation_lanes_play_are_recorded_and_render_again(run, capsys):
+    code = _cli(["play", str(run), "--audio-device", "none", "--seconds", "2", "--seed", "4", "--record",
+                 "--temperature", "1.5", "--min-p", "0.1", "--top-p", "0:1,1:0.8", "--quiet"])
+    assert code == 0
+    wav = Path(capsys.readouterr().out.strip())
+    side = json.loads(wav.with_suffix(".json").read_text())
+    assert side["min_p"]["spec"] == "0.1" and side["top_p"]["values"][-1] == pytest.approx(0.8)
+    assert side["performance"]["timeline"]["min_p"] == "0.1"
+    assert _cli(["generate", str(run), "--again", side["id"], "--quiet"]) == 0
+    again = run / "clips" / f"again-{side['id']}-2s" / wav.name
+    a = sf.read(str(wav), dtype="int16")[0]
+    assert np.array_equal(a, sf.read(str(again), dtype="int16")[0])
+    capsys.readouterr()
+    assert _cli(["play", str(run), "--audio-device", "none", "--seconds", "2", "--seed", "4", "--record",
+                 "--temperature", "1.5", "--quiet"]) == 0
+    plain = Path(capsys.readouterr().out.strip())
+    assert not np.array_equal(a, sf.read(str(plain), dtype="int16")[0])
+    assert _cli(["play", str(run), "--audio-device", "none", "--seconds", "1", "--min-p", "1.5"]) == 2
+    assert "min-p must be a number in [0, 1), got 1.5" in capsys.readouterr().err

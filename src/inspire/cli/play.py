@@ -34,9 +34,11 @@ def add(sub, formatter) -> None:
             "MIDI (--midi PORT): a control change sweeps the temperature (--midi-cc, --midi-range);\n"
             "notes from --midi-pad-note up trigger pad 0 (silence), 1, 2...\n"
             "OSC (--osc PORT): /inspire/temperature 0.95, /inspire/nudge -0.05, /inspire/pad 2,\n"
-            "/inspire/reset, /inspire/quit (e.g. from TouchOSC, Max or Pure Data).\n"
+            "/inspire/label 1 (0: no label), /inspire/reset, /inspire/quit (e.g. from TouchOSC, Max or Pure Data).\n"
             "Pads (--pad, repeatable, numbered from 1) re-prime the stream from a moment of a training\n"
-            "track (TRACK@SECONDS, or TRACK@M:SS) or of an audio file (FILE[@SECONDS]).\n\n"
+            "track (TRACK@SECONDS, or TRACK@M:SS) or of an audio file (FILE[@SECONDS]); with a model\n"
+            "trained with labels, a pad label:NAME steers the stream towards that label (--steer: the\n"
+            "label it starts with).\n\n"
             "--record keeps the take as an ordinary clip with a sidecar (seed, checkpoint, engine, every\n"
             "control change at its sample); `inspire generate RUN_DIR --again ID` renders it again exactly.\n\n"
             "Example: inspire play runs/album --temperature 0s:0.9,60s:1.1 --midi 'nanoKONTROL2' --record\n"
@@ -48,6 +50,10 @@ def add(sub, formatter) -> None:
     p.add_argument("--temperature", "-t", default="1.0", metavar="SPEC",
                    help="the starting temperature, or an automation lane in generate's grammar (0.9:1.2 ramps over "
                         "--seconds; 0s:0.9,30s:1.2 in seconds); a knob takes over from the lane when touched")
+    p.add_argument("--min-p", default=None, metavar="SPEC",
+                   help="truncation as `inspire generate --min-p` takes it (a constant or a lane; default off)")
+    p.add_argument("--top-p", default=None, metavar="SPEC",
+                   help="truncation as `inspire generate --top-p` takes it (a constant or a lane; default off)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed and recorded)")
     p.add_argument("--seconds", type=float, default=None,
                    help="stop after this much audio (default: play until q or Ctrl-C)")
@@ -59,7 +65,10 @@ def add(sub, formatter) -> None:
     p.add_argument("--record", nargs="?", const="", default=None, metavar="DIR",
                    help="record the take as a clip into DIR (default DIR: RUN_DIR/clips/takes)")
     p.add_argument("--pad", action="append", default=[], metavar="SPEC",
-                   help="a pad (repeat; numbered from 1): TRACK@SECONDS of the run's prepared data, or FILE[@SECONDS]")
+                   help="a pad (repeat; numbered from 1): TRACK@SECONDS of the run's prepared data, FILE[@SECONDS], "
+                        "or label:NAME (steers a model trained with labels)")
+    p.add_argument("--steer", default=None, metavar="LABEL",
+                   help="the label a model trained with labels plays from the start (default: none, unsteered)")
     p.add_argument("--pad-seconds", type=float, default=2.0,
                    help="how much audio before a pad's moment primes the stream")
     p.add_argument("--midi", metavar="PORT", default=None, help="MIDI input port (name or part of it)")
@@ -138,10 +147,10 @@ def _play(args, *, seed, audio, holder, quit_event, status, on_control) -> int:
     from inspire.samplernn import play
 
     inst = play.load(args.run_dir, checkpoint=args.checkpoint, precision=args.precision, pads=args.pad,
-                     pad_seconds=args.pad_seconds, allow_slow=args.allow_slow)
+                     pad_seconds=args.pad_seconds, allow_slow=args.allow_slow, steer=args.steer)
     sr = inst.sample_rate
     n_samples = None if args.seconds is None else max(1, round(args.seconds * sr))
-    timeline = controls.Timeline(args.temperature, sample_rate=sr, span=n_samples)
+    timeline = controls.Timeline(args.temperature, sample_rate=sr, span=n_samples, min_p=args.min_p, top_p=args.top_p)
     take = None
     if args.record is not None:
         folder = Path(args.record) if args.record else Path(args.run_dir) / "clips" / "takes"
@@ -181,7 +190,8 @@ def _play(args, *, seed, audio, holder, quit_event, status, on_control) -> int:
     if take is not None:
         if audio is not None:
             session.underruns = underruns
-        path = take.finish(session, audio_device=device, device_rate=out_rate)
+        path = take.finish(session.timeline, underruns=session.underruns, audio_device=device,
+                           device_rate=out_rate)
         print(f"play: take {take.id} recorded; render it again with: inspire generate {args.run_dir} --again {take.id}",
               file=sys.stderr)
         print(path)

@@ -18,7 +18,8 @@ def add(sub, formatter) -> None:
             "spectrogram, temperature curve and lineage; keys for play, next, keep, discard, star\n"
             "(press ? on the page). Marks go into each clip's sidecar at once; `inspire curate` keeps\n"
             "them and `inspire compose --auto` honours them. Runs view: the training curve and every\n"
-            "checkpoint's previews; mark the checkpoint to generate from (RUN/studio.json).\n"
+            "checkpoint's previews; mark the checkpoint to generate from (RUN/studio.json). Live view:\n"
+            "inspire play in the page (knob, pads, MIDI learn); Record keeps takes in RUN/clips/takes.\n"
             "API: /api/docs on the running studio."
         ),
     )

@@ -31,13 +31,13 @@ from inspire.errors import UserInputError
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 5.0  # what a knob can reach; a spec may go anywhere > 0
 NUDGE = 0.05  # one key press
 OSC_PREFIX = "/inspire"
-KINDS = ("temperature", "nudge", "pad", "reset", "quit")
+KINDS = ("temperature", "nudge", "pad", "reset", "label", "quit")
 
 
 @dataclass(frozen=True)
 class Control:
     kind: str  # one of KINDS
-    value: float = 0.0  # the temperature, the nudge, or the pad number
+    value: float = 0.0  # the temperature, the nudge, the pad number, or the label's row (0: no label)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -46,6 +46,8 @@ class Control:
             raise ValueError(f"control {self.kind} needs a finite value, got {self.value}")
         if self.kind == "temperature" and self.value <= 0:
             raise ValueError(f"temperature must be > 0, got {self.value}")
+        if self.kind == "label" and (self.value < 0 or self.value != int(self.value)):
+            raise ValueError(f"a label is a row number >= 0 (0: no label), got {self.value}")
 
 
 def clamp_temperature(v: float) -> float:
@@ -131,7 +133,8 @@ def parse_midi_range(text: str) -> tuple[float, float]:
 
 def osc(address: str, *args) -> Control | None:
     """An OSC message -> a control, or None: /inspire/temperature F, /inspire/nudge F,
-    /inspire/pad N (0: silence), /inspire/reset, /inspire/quit."""
+    /inspire/pad N (0: silence), /inspire/label N (a labelled model's label by number, 1 = the
+    first label the run lists; 0: no label), /inspire/reset, /inspire/quit."""
     if not address.startswith(OSC_PREFIX + "/"):
         return None
     name = address[len(OSC_PREFIX) + 1 :]
@@ -143,6 +146,8 @@ def osc(address: str, *args) -> Control | None:
         if name == "pad" and args:
             pad = int(args[0])
             return Control("reset") if pad == 0 else Control("pad", pad)
+        if name == "label" and args:
+            return Control("label", int(args[0]))
         if name in ("reset", "quit"):
             return Control(name)
     except (TypeError, ValueError):
@@ -160,16 +165,23 @@ class Timeline:
     `lane`: a schedule spec; `span`: the samples a fraction schedule spreads over (the planned
     length of the take; None when not known, then only constants and seconds breakpoints are
     possible). Events are dicts with "at" (sample) and one of: "temperature" (the knob's value
-    from there on), "pad" (N, re-primed there), "reset". They are added in order of position.
+    from there on), "pad" (N, re-primed there), "reset", "label" (a labelled model steered to that
+    row from there on; 0: no label). They are added in order of position.
     """
 
-    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None):
+    def __init__(self, lane: str, *, sample_rate: int, span: int | None = None, min_p: str | None = None,
+                 top_p: str | None = None):
         self.schedule = sched.parse(lane)
-        if self.schedule.unit == "fraction" and len(self.schedule.positions) > 1 and not span:
-            raise UserInputError(
-                f"temperature {lane!r}: a ramp over the take needs its length (--seconds), or breakpoints in "
-                "seconds (e.g. 0s:0.9,30s:1.2)"
-            )
+        # Truncation lanes (sample.sample_logits): None when off; they play as written (no knob).
+        self.truncation = {name: None if spec is None else sched.parse(spec, control=control)
+                           for name, spec, control in (("min_p", min_p, "min-p"), ("top_p", top_p, "top-p"))}
+        self.truncation = {k: v for k, v in self.truncation.items() if v is not None and not v.neutral}
+        for name, schedule in (("temperature", self.schedule), *self.truncation.items()):
+            if schedule.unit == "fraction" and len(schedule.positions) > 1 and not span:
+                raise UserInputError(
+                    f"{name.replace('_', '-')} {schedule.spec!r}: a ramp over the take needs its length (--seconds), "
+                    "or breakpoints in seconds (e.g. 0s:0.9,30s:1.2)"
+                )
         self.sample_rate, self.span = int(sample_rate), span
         self.events: list[dict] = []
         self._set_at: list[int] = []
@@ -213,42 +225,54 @@ class Timeline:
     def temperature_at(self, pos: int) -> float:
         return float(self.temperatures(pos, 1)[0])
 
+    def truncations(self, start: int, n: int) -> dict[str, np.ndarray]:
+        """{"min_p": (n,), "top_p": (n,)} float32 of samples start..start+n, for the lanes in use."""
+        last_s = (self.span - 1) / self.sample_rate if self.span else 0.0
+        t = (start + np.arange(n, dtype=np.float64)) / self.sample_rate
+        return {k: s.at(t, last_s).astype(np.float32) for k, s in self.truncation.items()}
+
     def to_json(self) -> dict:
-        return {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out = {"lane": self.lane, "span": self.span, "events": [dict(e) for e in self.events]}
+        out.update({k: s.spec for k, s in self.truncation.items()})
+        return out
 
     @classmethod
     def from_json(cls, d: dict, *, sample_rate: int) -> Timeline:
-        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"))
+        tl = cls(d["lane"], sample_rate=sample_rate, span=d.get("span"), min_p=d.get("min_p"), top_p=d.get("top_p"))
         for ev in d.get("events", []):
             tl.add(**ev)
         return tl
 
-    def curve(self, n_samples: int, *, max_points: int = 2000) -> dict:
-        """The temperature as played over a take of n_samples, as {"spec", "times_s", "values"}
-        (linear interpolation between the points gives every sample, up to max_points)."""
-        sr, last = self.sample_rate, max(n_samples - 1, 0)
-        first_set = self._set_at[0] if self._set_at else n_samples
+    def curve(self, n_samples: int, *, start: int = 0, max_points: int = 2000) -> dict:
+        """The temperature as played over samples start..start+n_samples, as {"spec", "times_s",
+        "values"} with times from `start` (linear interpolation between the points gives every
+        sample, up to max_points). `start` > 0: a take punched in after the session began."""
+        sr, first, last = self.sample_rate, int(start), int(start) + max(n_samples - 1, 0)
+        end = first + n_samples
+        first_set = self._set_at[0] if self._set_at else end
         points: list[tuple[int, float]] = []
-        lane_end = min(first_set, n_samples) - 1
-        if lane_end >= 0:
-            span = self.span or n_samples
+        lane_end = min(first_set, end) - 1
+        if lane_end >= first:
+            span = self.span or end
             inner = [round(p * (span - 1)) if self.schedule.unit == "fraction" else round(p * sr)
                      for p in self.schedule.positions]
-            for s in sorted({0, lane_end, *(p for p in inner if 0 < p < lane_end)}):
+            for s in sorted({first, lane_end, *(p for p in inner if first < p < lane_end)}):
                 points.append((s, float(self.lane_values(s, 1)[0])))
         for i, (at, v) in enumerate(zip(self._set_at, self._set_value, strict=True)):
             if at > last:
                 break
             if i + 1 < len(self._set_at) and self._set_at[i + 1] == at:
                 continue  # overruled in the same block
-            end = min(self._set_at[i + 1] - 1 if i + 1 < len(self._set_at) else last, last)
-            points.append((at, v))
-            if end > at:
-                points.append((end, v))
+            stop = min(self._set_at[i + 1] - 1 if i + 1 < len(self._set_at) else last, last)
+            if stop < first:
+                continue  # over before the take began
+            points.append((max(at, first), v))
+            if stop > max(at, first):
+                points.append((stop, v))
         if len(points) > max_points:
             keep = np.linspace(0, len(points) - 1, max_points).round().astype(int)
             points = [points[i] for i in keep]
-        return {"spec": self.lane, "times_s": [round(s / sr, 9) for s, _ in points],  # steps are one sample apart
+        return {"spec": self.lane, "times_s": [round((s - first) / sr, 9) for s, _ in points],  # steps: one sample
                 "values": [round(v, 6) for _, v in points]}
 
 

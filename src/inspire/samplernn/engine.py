@@ -36,6 +36,7 @@ from inspire.samplernn.sample import NOISE_BLOCK, FastStepper, sample_logits
 
 BACKENDS = ("numba", "torch")
 _NO_LOGITS = np.zeros((0, 0, 0), np.float32)
+_OFF = np.zeros((0, 0), np.float32)  # a truncation that is off (min-p 0, top-p 1)
 PRECISIONS = ("fp32", "int8")
 
 
@@ -308,8 +309,8 @@ class Engine:
 
                 lay = self.layout
                 dummy = np.zeros((1, self.streams), np.float32)
-                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, lay.wf, lay.wq, lay.mat,
-                       lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
+                kr.run(usable, 0, x, self.hidden, self.conds, self.labels, dummy, dummy, _OFF, _OFF, lay.wf, lay.wq,
+                       lay.mat, lay.frames, lay.ratios, lay.dims, True, _NO_LOGITS)
             else:
                 from inspire.samplernn.sample import prime_state
 
@@ -319,14 +320,21 @@ class Engine:
 
     # generation -------------------------------------------------------------------------------
 
-    def generate(self, temps: np.ndarray, unif: np.ndarray, *, logits: bool = False):
+    def generate(self, temps: np.ndarray, unif: np.ndarray, *, min_p: np.ndarray | None = None,
+                 top_p: np.ndarray | None = None, logits: bool = False):
         """The next n samples of every stream: temps and unif (n, B) float32 -> (B, n) int64.
+        min_p, top_p: (n, B) truncation (`sample.sample_logits`), or None for off.
         With `logits`, also every sample's logits (B, n, levels), before temperature."""
         temps = np.ascontiguousarray(temps, np.float32)
         unif = np.ascontiguousarray(unif, np.float32)
         n, b = temps.shape
         if b != self.streams or unif.shape != temps.shape:
             raise ValueError(f"temps {temps.shape} and unif {unif.shape} must both be (n, {self.streams})")
+        minp = _OFF if min_p is None else np.ascontiguousarray(min_p, np.float32)
+        topp = _OFF if top_p is None else np.ascontiguousarray(top_p, np.float32)
+        for name, a in (("min_p", minp), ("top_p", topp)):
+            if a.size and a.shape != temps.shape:
+                raise ValueError(f"{name} {a.shape} must be (n, {self.streams}) like temps")
         lb = self.lookback
         buf = np.empty((b, lb + n), np.int64)
         buf[:, :lb] = self.history
@@ -335,24 +343,28 @@ class Engine:
             from inspire.samplernn import kernels as kr
 
             lay = self.layout
-            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, lay.wf, lay.wq,
-                                lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
+            self.t = int(kr.run(n, self.t, buf, self.hidden, self.conds, self.labels, temps, unif, minp, topp,
+                                lay.wf, lay.wq, lay.mat, lay.frames, lay.ratios, lay.dims, False, keep))
         else:
-            self._generate_torch(buf, temps, unif, keep)
+            self._generate_torch(buf, temps, unif, minp, topp, keep)
         self.history = buf[:, -lb:].copy()
         return (buf[:, lb:], keep.transpose(1, 0, 2)) if logits else buf[:, lb:]
 
     @torch.inference_mode()
-    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, keep: np.ndarray) -> None:
+    def _generate_torch(self, buf: np.ndarray, temps: np.ndarray, unif: np.ndarray, minp: np.ndarray,
+                        topp: np.ndarray, keep: np.ndarray) -> None:
         lb = self.lookback
         tbuf = torch.from_numpy(buf)  # shares memory: samples land in buf
         tt, tu = torch.from_numpy(temps), torch.from_numpy(unif)
+        tm = torch.from_numpy(minp) if minp.size else None
+        tp = torch.from_numpy(topp) if topp.size else None
         state = self.state
         for s in range(temps.shape[0]):
             logits, state = self.stepper.step(tbuf[:, s : s + lb], state, self.label_weights)
             if keep.shape[0]:
                 keep[s] = logits.float().numpy()
-            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s])
+            tbuf[:, lb + s] = sample_logits(logits, tt[s], tu[s], min_p=None if tm is None else tm[s],
+                                            top_p=None if tp is None else tp[s])
         self.state, self.t = state, state.t
 
 
@@ -420,6 +432,7 @@ class Session:
     knob to sound is at most (ahead + block) / rate plus the device's own latency. Controls wait
     in a queue and land at the start of the next block made, at a sample position recorded in
     `timeline`. `pads`: pad number -> Snapshot of a primed state (see `prime_pads`).
+    `label_pads`: pad number -> label row, pads that steer a labelled model instead of priming.
     `on_block(pos, classes, audio)` sees every block made (for recording), in the producer thread.
     `out_rate`: resample on the fly with soxr's streaming resampler (None: the model's rate).
     `n_samples`: stop generating after this many (None: until stop()).
@@ -427,7 +440,7 @@ class Session:
 
     def __init__(self, engine: Engine, *, seed: int, timeline, decode, sample_rate: int, pads: dict | None = None,
                  out_rate: int | None = None, block: int = 320, ahead: float = 0.08, n_samples: int | None = None,
-                 on_block=None):
+                 on_block=None, label_pads: dict | None = None):
         import queue
         import threading
 
@@ -436,6 +449,7 @@ class Session:
         self.engine, self.timeline, self.decode = engine, timeline, decode
         self.sample_rate, self.out_rate = int(sample_rate), int(out_rate or sample_rate)
         self.pads = dict(pads or {})
+        self.label_pads = {int(k): int(v) for k, v in (label_pads or {}).items()}
         self.block, self.n_samples, self.on_block = int(block), n_samples, on_block
         self.seed = int(seed)
         self.noise = Uniforms([self.seed])
@@ -468,8 +482,15 @@ class Session:
         c = Control(kind, value)
         if c.kind == "pad" and int(c.value) == 0:
             c = Control("reset")  # pad 0 is silence
+        if c.kind == "pad" and int(c.value) in self.label_pads:
+            c = Control("label", self.label_pads[int(c.value)])
         if c.kind == "pad" and int(c.value) not in self.pads:
-            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, sorted(self.pads))) or 'none'})")
+            known = sorted({*self.pads, *self.label_pads})
+            raise ValueError(f"no pad {int(c.value)} (pads: {', '.join(map(str, known)) or 'none'})")
+        if c.kind == "label" and not 0 <= int(c.value) <= self.engine.label_rows - 1:
+            raise ValueError(f"no label {int(c.value)}: the model has "
+                             + (f"labels 1-{self.engine.label_rows - 1} (0: no label)" if self.engine.label_rows
+                                else "no labels"))
         self.controls.put(c)
 
     def read(self, n: int) -> np.ndarray:
@@ -521,6 +542,9 @@ class Session:
         elif c.kind == "reset":
             self.engine.reset()
             self.timeline.add(pos, reset=True)
+        elif c.kind == "label":
+            self.engine.set_labels(int(c.value))
+            self.timeline.add(pos, label=int(c.value))
         elif c.kind == "quit":
             self._stop.set()
 
@@ -547,7 +571,8 @@ class Session:
                 n = self.block if self.n_samples is None else min(self.block, self.n_samples - self.position)
                 t0 = time.perf_counter()
                 temps = self.timeline.temperatures(self.position, n)[:, None]
-                classes = self.engine.generate(temps, self.noise.next(n))[0]
+                trunc = {k: v[:, None] for k, v in self.timeline.truncations(self.position, n).items()}
+                classes = self.engine.generate(temps, self.noise.next(n), **trunc)[0]
                 audio = self.decode(classes)
                 self.block_seconds.append(time.perf_counter() - t0)
                 if self.on_block is not None:
@@ -588,8 +613,11 @@ def render(engine: Engine, *, seed: int, timeline, pads: dict[int, Snapshot], n_
                 engine.restore(pads[int(ev["pad"])])
             elif ev.get("reset"):
                 engine.reset()
+            elif "label" in ev:
+                engine.set_labels(int(ev["label"]))
             i += 1
         nxt = events[i]["at"] if i < len(events) else n_samples
         n = min(block, n_samples - pos, max(1, nxt - pos))
-        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n))[0]
+        trunc = {k: v[:, None] for k, v in timeline.truncations(pos, n).items()}
+        yield engine.generate(timeline.temperatures(pos, n)[:, None], noise.next(n), **trunc)[0]
         pos += n

@@ -670,9 +670,9 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
     classes = None
     labels = _labels_fn(ctx, batch, n_samples)
     guidance = batch[0].guidance  # one weight per job
-    controlled = any(p.min_p is not None or p.top_p is not None or p.guard is not None for p in batch)
-    if (labels is not None or controlled) and engine.startswith("numba"):
-        # The compiled engine plays unsteered, untruncated, unguarded clips only (for now).
+    guarded = any(p.guard is not None for p in batch)
+    if (labels is not None or guarded) and engine.startswith("numba"):
+        # The compiled engine plays truncated clips, not steered (labels move per frame) or guarded ones.
         engine = engine.replace("numba", "torch", 1)
     if primes[0] is not None:
         classes = [np.asarray(_prime_classes(ctx, p), dtype=np.int64) for p in primes]
@@ -712,8 +712,8 @@ def _generate_batch(ctx: _Context, batch: list[ClipPlan], out: Path, *, n_sample
             if pa is not None:
                 w.write(pa)
         if engine.startswith("numba"):
-            chunks = _engine_stream(ctx, engine, classes, seeds,
-                                    lambda start, n: controls["temperature"](start, n).numpy(), n_samples)
+            chunks = _engine_stream(ctx, engine, classes, seeds, {k: (lambda start, n, f=f: f(start, n).numpy())
+                                                                  for k, f in controls.items()}, n_samples)
         elif any(p.guard is not None for p in batch):
             logs = []
             chunks = (c.numpy() for c in collapse_guard.stream(
@@ -761,9 +761,10 @@ def _engine_name(ctx: _Context, streams: int) -> str:
     return ctx.engine
 
 
-def _engine_stream(ctx: _Context, name: str, primes: list | None, seeds: list[int], curves, n_samples: int):
+def _engine_stream(ctx: _Context, name: str, primes: list | None, seeds: list[int], curves: dict, n_samples: int):
     """Blocks (B, n) of classes from the compiled engine: primed like `prime_state`, the
-    temperature curves(start, n) -> (B, n), the streams' own random numbers."""
+    controls' curves ("temperature", and "min_p"/"top_p" when used: (start, n) -> (B, n)), the
+    streams' own random numbers."""
     precision = name.split("-", 1)[1]
     if precision not in ctx.layouts:
         ctx.layouts[precision] = Layout(ctx.model, precision=precision)
@@ -775,7 +776,8 @@ def _engine_stream(ctx: _Context, name: str, primes: list | None, seeds: list[in
     noise = Uniforms(seeds)
     for start in range(0, n_samples, BLOCK_SAMPLES):
         n = min(BLOCK_SAMPLES, n_samples - start)
-        yield engine.generate(curves(start, n).T, noise.next(n))
+        at = {k: f(start, n).T for k, f in curves.items()}
+        yield engine.generate(at["temperature"], noise.next(n), min_p=at.get("min_p"), top_p=at.get("top_p"))
 
 
 class _ClipWriter:

@@ -185,12 +185,13 @@ def tier(k, s, t, buf, hidden, conds, labels, wf, wq, mat, frames, ratios, dims,
 
 
 @njit(cache=True, nogil=True)
-def run(n, t, buf, hidden, conds, labels, temps, unif, wf, wq, mat, frames, ratios, dims, forced, keep):
+def run(n, t, buf, hidden, conds, labels, temps, unif, minp, topp, wf, wq, mat, frames, ratios, dims, forced, keep):
     """Advance every stream n samples; return the new t (samples since the frames aligned).
 
     buf (B, lookback + n) int64: the last `lookback` samples, then room for n more. Generation
-    (forced False): sample s is drawn from softmax(logits / temps[s, b]) by inverse CDF at
-    unif[s, b] and written to buf[b, lookback + s]. Teacher forcing (forced True, priming):
+    (forced False): sample s is drawn from softmax(logits / temps[s, b]), truncated by min-p
+    minp[s, b] and top-p topp[s, b] (each an empty array when off), by inverse CDF at unif[s, b]
+    and written to buf[b, lookback + s]. Teacher forcing (forced True, priming):
     buf already holds the n samples; the frame tiers run over them and the sample level is
     skipped, as `inspire.samplernn.sample.prime_state` does. hidden (tiers, layers, 1|2, B, dim)
     and conds (tiers, B, max ratio * dim) are updated in place. labels (tiers, B, dim): what each
@@ -213,6 +214,8 @@ def run(n, t, buf, hidden, conds, labels, temps, unif, wf, wq, mat, frames, rati
     cdf = np.empty(levels, np.float32)
     weights = np.empty(levels, np.float32)
     bits = np.empty(levels, np.int32)
+    ranked = np.empty(levels, np.float32)
+    truncating_min, truncating_top = minp.shape[0] > 0, topp.shape[0] > 0
     m_hidden = n_tiers * (2 + 2 * layers)
     for s in range(n):
         for k in range(n_tiers - 1, -1, -1):
@@ -250,7 +253,9 @@ def run(n, t, buf, hidden, conds, labels, temps, unif, wf, wq, mat, frames, rati
         if keep.shape[0]:
             keep[s] = logits
         for b in range(nb):
-            buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf, weights, bits)
+            mp = minp[s, b] if truncating_min else _F0
+            tp = topp[s, b] if truncating_top else _F1
+            buf[b, lb + s] = draw(logits[b], temps[s, b], unif[s, b], cdf, weights, bits, mp, tp, ranked)
         t += 1
     return t
 
@@ -284,15 +289,42 @@ def _scaled_max(logits, temperature, z):
 
 
 @njit(cache=True, nogil=True)
-def draw(logits, temperature, u, cdf, weights, bits):
-    """Inverse-CDF draw from softmax(logits / temperature) at uniform u in [0, 1): the first
-    class whose cumulative weight exceeds u times the total (`sample_logits`' rule).
-    cdf, weights (float32) and bits (int32): scratch of the logits' size."""
+def draw(logits, temperature, u, cdf, weights, bits, min_p, top_p, ranked):
+    """Inverse-CDF draw from softmax(logits / temperature) at uniform u in [0, 1), truncated by
+    min_p (0: off) and top_p (1: off): the first class whose cumulative kept weight exceeds u
+    times the total kept (`sample_logits`' rule, steps 1-4, on the unnormalised weights
+    exp(z - max z), whose largest is exactly 1). cdf, weights, ranked (float32) and bits (int32):
+    scratch of the logits' size."""
     levels = logits.shape[0]
     top = _scaled_max(logits, temperature, cdf)
     for q in range(levels):
         cdf[q] = cdf[q] - top
     exp_clamped(cdf, weights, bits, 0, levels)
+    if min_p > _F0:  # keep w_i >= min_p * max w
+        largest = _F0
+        for q in range(levels):
+            largest = max(largest, weights[q])
+        floor = min_p * largest
+        for q in range(levels):
+            if weights[q] < floor:
+                weights[q] = _F0
+    if top_p < _F1:  # keep the most likely classes until the mass before one reaches top_p of all
+        for q in range(levels):
+            ranked[q] = weights[q]
+        ranked.sort()  # ascending: the most likely last
+        grand = _F0
+        for k in range(levels - 1, -1, -1):
+            grand = grand + ranked[k]
+        bound = top_p * grand
+        before, last = _F0, ranked[levels - 1]
+        for k in range(levels - 1, -1, -1):
+            if not before < bound:
+                break
+            last = ranked[k]
+            before = before + ranked[k]
+        for q in range(levels):
+            if weights[q] < last:
+                weights[q] = _F0
     total = _F0
     for q in range(levels):
         total = total + weights[q]

@@ -7,12 +7,15 @@ and the take rendered again. The engine itself is `inspire.samplernn.engine`; th
     take = Take(inst, folder, seed=...)               # optional: record
     session = inst.session(seed=..., timeline=..., on_block=take.write)
     ... session.start(); session.set("temperature", 1.1); session.read(n) ...; session.stop()
-    take.finish(session)                              # audio committed, sidecar last
+    take.finish(session.timeline, underruns=...)      # audio committed, sidecar last
 
 A take is an ordinary clip (<id>.wav + <id>.json, written through `inspire.samplernn.generate`'s
 sidecar) whose sidecar also holds "performance": the engine (backend and precision), the seed,
-the temperature lane and every control event at its sample position, and the pads' prime
-stretches. `again_take` renders it again sample for sample (`inspire generate RUN --again ID`).
+the temperature lane and every control event at its sample position, the pads' prime
+stretches, and "start": the sample of the session where the take began (0 for `inspire play
+--record`; later when the studio's Record is pressed while playing). `again_take` renders it
+again sample for sample (`inspire generate RUN --again ID`): the session from its start, keeping
+the take's samples.
 """
 
 from __future__ import annotations
@@ -37,10 +40,20 @@ BLOCK_SECONDS = 0.02  # one block of the engine: 320 samples at 16 kHz
 
 
 class Instrument:
-    """A run's model, ready to play: context (checkpoint, data settings), engine, primed pads."""
+    """A run's model, ready to play: context (checkpoint, data settings), engine, primed pads,
+    and the speed `load` measured (x real time; None when not measured)."""
 
-    def __init__(self, ctx, engine: eng.Engine, pads: dict[int, dict], snapshots: dict[int, eng.Snapshot]):
+    def __init__(self, ctx, engine: eng.Engine, pads: dict[int, dict], snapshots: dict[int, eng.Snapshot], *,
+                 label: int = 0, measured: float | None = None):
         self.ctx, self.engine, self.pads, self.snapshots = ctx, engine, pads, snapshots
+        self.measured = measured
+        self.label = int(label)  # the label row a session starts with (0: no label)
+        self.label_pads = {n: int(p["row"]) for n, p in pads.items() if "label" in p}
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's label names (row i + 1 is labels[i]); empty for a model trained without."""
+        return tuple(self.ctx.model.cfg.labels)
 
     @property
     def sample_rate(self) -> int:
@@ -57,18 +70,24 @@ class Instrument:
     def session(self, *, seed: int, timeline: controls.Timeline, out_rate: int | None = None,
                 n_samples: int | None = None, on_block=None, ahead: float = 0.08) -> eng.Session:
         self.engine.reset()
+        if self.engine.label_rows:  # every session starts from the same label (recorded when it is one)
+            self.engine.set_labels(self.label)
+            if self.label:
+                timeline.add(0, label=self.label)
         return eng.Session(self.engine, seed=generate.stream_seed(seed, 0), timeline=timeline, decode=self.decode,
                            sample_rate=self.sample_rate, pads=self.snapshots, out_rate=out_rate,
                            block=max(1, round(BLOCK_SECONDS * self.sample_rate)), ahead=ahead,
-                           n_samples=n_samples, on_block=on_block)
+                           n_samples=n_samples, on_block=on_block, label_pads=self.label_pads)
 
 
 def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str = "auto", backend: str = "auto",
          pads: list[str] | tuple[str, ...] = (), pad_seconds: float = DEFAULT_PAD_SECONDS,
-         allow_slow: bool = False, log=None) -> Instrument:
+         allow_slow: bool = False, steer: str | None = None, log=None) -> Instrument:
     """Load RUN_DIR's checkpoint for playing. precision "auto": fp32 if this machine plays it with
     headroom, else int8 (said on `log`). Raises UserInputError, before any sound, when the engine
-    cannot keep up (unless `allow_slow`), naming the measured speed and what would help."""
+    cannot keep up (unless `allow_slow`), naming the measured speed and what would help.
+    `steer`: the label a labelled model plays from the start; a pad `label:NAME` steers to NAME
+    when struck (instead of re-priming)."""
     from inspire.samplernn.checkpoint import resolve
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -77,11 +96,12 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
     if not (pad_seconds > 0 and np.isfinite(pad_seconds)):
         raise UserInputError(f"--pad-seconds must be > 0, got {pad_seconds}")
     run_dir = Path(run_dir)
-    parsed = [controls.parse_pad(p) for p in pads]  # bad syntax fails before the checkpoint loads
+    parsed = [None if p.startswith(LABEL_PAD) else controls.parse_pad(p) for p in pads]  # before loading
     ctx = generate._load(run_dir, resolve(run_dir, str(checkpoint)), "cpu")
     ctx.model.requires_grad_(False)
-    resolved = {i + 1: resolve_pad(ctx, name, at, pad_seconds, spec=spec) for i, ((name, at), spec) in
-                enumerate(zip(parsed, pads, strict=True))}
+    resolved = {i + 1: label_pad(ctx, spec) if parsed_ is None else resolve_pad(ctx, *parsed_, pad_seconds, spec=spec)
+                for i, (parsed_, spec) in enumerate(zip(parsed, pads, strict=True))}
+    start_label = label_row(ctx, steer, "--steer") if steer else 0
     be = eng.pick_backend(backend)
     log("play: measuring this machine's speed (the first run also compiles the engine: a few seconds)")
     tries = ["fp32", "int8"] if precision == "auto" else [precision]
@@ -105,8 +125,8 @@ def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", precision: str
         log(f"play: fp32 runs at {speeds['fp32']:.2f}x real time here; playing in int8 ({speeds[chosen]:.2f}x)")
     else:
         log(f"play: {engine.name} at {speeds[chosen]:.2f}x real time")
-    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, prime) for n, prime in resolved.items()})
-    return Instrument(ctx, engine, resolved, snapshots)
+    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in resolved.items() if "label" not in p})
+    return Instrument(ctx, engine, resolved, snapshots, label=start_label, measured=speeds[chosen])
 
 
 def measure_speed(engine: eng.Engine, *, seconds: float = 0.5) -> float:
@@ -168,6 +188,30 @@ def resolve_pad(ctx, name: str, at: float | None, seconds: float, *, spec: str |
             "seconds": round((end - start) / sr, 6), "pad": spec}
 
 
+LABEL_PAD = "label:"
+
+
+def label_row(ctx, name: str, what: str) -> int:
+    """A label's row in the model's tables (0: none), named as `generate --steer` takes it."""
+    from inspire import schedule
+
+    steer = schedule.parse_steers([name])[0]
+    if len(steer.labels) != 1:
+        raise UserInputError(f"{what} {name!r}: one label, not a curve (pads and the knob move between labels)")
+    names = ctx.model.cfg.labels
+    if not names:
+        raise UserInputError(f"{what} {name}: {ctx.ckpt_path} was trained without labels; train with --label-by track "
+                             "(or folder, or a CSV of sections) to steer")
+    return steer.rows(names)[0]
+
+
+def label_pad(ctx, spec: str) -> dict:
+    """A pad `label:NAME`: striking it steers the stream to NAME (the stream goes on, re-steered)."""
+    name = spec[len(LABEL_PAD):]
+    row = label_row(ctx, name, "--pad")
+    return {"label": "none" if row == 0 else ctx.model.cfg.labels[row - 1], "row": row, "pad": spec}
+
+
 def pad_classes(ctx, prime: dict) -> np.ndarray:
     return np.asarray(generate._prime_classes(ctx, prime), dtype=np.int64)
 
@@ -178,7 +222,8 @@ def pad_classes(ctx, prime: dict) -> np.ndarray:
 
 class Take:
     """Records a performance as a clip: audio streamed to a partial file while playing, then
-    committed whole; the sidecar is written last (a clip with a sidecar is finished)."""
+    committed whole; the sidecar is written last (a clip with a sidecar is finished). The take
+    begins with the first block it is given (`start`: that block's position in the session)."""
 
     def __init__(self, inst: Instrument, folder: str | os.PathLike, *, seed: int):
         self.inst, self.folder, self.seed = inst, Path(folder), int(seed)
@@ -187,30 +232,40 @@ class Take:
         key = f"{inst.ctx.ckpt_sha256}:{seed}:{self.created.isoformat()}:{os.getpid()}:{time.perf_counter_ns()}"
         self.id = f"take-{self.created:%Y%m%d-%H%M%S}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
         self.writer = generate._ClipWriter(self.folder / f"{self.id}.wav", inst.sample_rate)
+        self.start: int | None = None  # the session's sample where the take begins
         self.samples = 0
 
     def write(self, pos: int, classes: np.ndarray, audio: np.ndarray) -> None:
         """Session.on_block: append one block (called in the engine's thread, in order)."""
+        if self.start is None:
+            self.start = int(pos)
         self.writer.write(audio)
-        self.samples = pos + classes.size
+        self.samples = pos + classes.size - self.start
 
-    def finish(self, session: eng.Session, *, audio_device: str, device_rate: int | None) -> Path:
-        """Commit the audio, then write the sidecar (seed, checkpoint, engine, controls as played)."""
+    def finish(self, timeline: controls.Timeline, *, underruns: int, audio_device: str,
+               device_rate: int | None) -> Path:
+        """Commit the audio, then write the sidecar (seed, checkpoint, engine, the session's
+        controls as played up to the take's end)."""
         if self.samples == 0:
             self.writer.abort()
             raise UserInputError("play: nothing was generated, so no take was recorded")
         self.writer.commit()
+        end = self.start + self.samples
+        played = timeline.to_json()
+        played["events"] = [e for e in played["events"] if e["at"] < end]  # later ones never reach the take
+        timeline = controls.Timeline.from_json(played, sample_rate=timeline.sample_rate)
         perf = {
             "engine": self.inst.engine.name,
             "precision": self.inst.engine.precision,
-            "timeline": session.timeline.to_json(),
+            "start": self.start,
+            "timeline": played,
             "pads": {str(n): p for n, p in self.inst.pads.items()},
-            "underruns": int(session.underruns),
+            "underruns": int(underruns),
             "audio_device": audio_device,
             "device_rate": device_rate,
         }
         write_take_sidecar(self.inst.ctx, self.folder, self.id, seed=self.seed, samples=self.samples,
-                           timeline=session.timeline, performance=perf)
+                           timeline=timeline, performance=perf)
         return self.folder / f"{self.id}.wav"
 
     def abort(self) -> None:
@@ -220,8 +275,10 @@ class Take:
 def write_take_sidecar(ctx, folder: Path, take_id: str, *, seed: int, samples: int, timeline: controls.Timeline,
                        performance: dict) -> None:
     plan = generate.ClipPlan(0, take_id, int(seed), generate.stream_seed(seed, 0), timeline.schedule, None)
+    truncation = {k: c.resolved(samples, timeline.sample_rate) for k, c in timeline.truncation.items()}
     generate._write_sidecar(folder, ctx, plan, None, n_samples=samples, include_prime=False, offset_s=0.0,
-                            fields={"temperature": timeline.curve(samples)},
+                            fields={"temperature": timeline.curve(samples, start=int(performance.get("start", 0))),
+                                    **truncation},
                             extra={"engine": performance["engine"], "performance": performance})
     header = {"run": str(ctx.run_dir.resolve()), "checkpoint": ctx.checkpoint, "job": {"play": True}}
     clips.rebuild_manifest(folder, header)
@@ -230,12 +287,17 @@ def write_take_sidecar(ctx, folder: Path, take_id: str, *, seed: int, samples: i
 def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecord, *, seconds: float | None = None,
                out: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Render a recorded take again, sample for sample (same engine and precision, seed,
-    controls at their positions, pads); `seconds` renders longer or shorter. Returns the folder."""
+    controls at their positions, pads): the session from its start, keeping the take's samples
+    (a take punched in at "start" renders what came before it unheard); `seconds` renders the
+    take longer or shorter. Returns the folder."""
     run_dir = Path(run_dir)
     try:
         perf = rec.extra["performance"]
         backend, precision = str(perf["engine"]).split("-", 1)
         seed, n_samples, take_id, sr = int(rec.seed), int(rec.samples), rec.id, int(rec.sample_rate)
+        start = int(perf.get("start", 0))  # takes from before punch-in started with their session
+        if start < 0:
+            raise ValueError(f"start {start} < 0")
         timeline = controls.Timeline.from_json(perf["timeline"], sample_rate=sr)
         pads = {int(k): v for k, v in (perf.get("pads") or {}).items()}
     except (KeyError, TypeError, ValueError) as exc:
@@ -245,7 +307,7 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecor
             raise UserInputError(f"--seconds must be > 0, got {seconds}")
         n_samples = max(1, round(seconds * sr))
     for n, prime in pads.items():
-        if prime.get("source") != "corpus":
+        if "label" not in prime and prime.get("source") != "corpus":
             from inspire.audio.io import sha256_of
 
             path = Path(prime.get("source", ""))
@@ -258,7 +320,7 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecor
               "path computes the same function and may part from the take after a few seconds", file=sys.stderr)
         backend = "torch"
     engine = eng.Engine(ctx.model, precision=precision, backend=backend)
-    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in pads.items()})
+    snapshots = eng.prime_pads(engine, {n: pad_classes(ctx, p) for n, p in pads.items() if "label" not in p})
     folder = Path(out) if out is not None else run_dir / "clips" / f"again-{take_id}-{n_samples / sr:g}s"
     target = folder / f"{take_id}.wav"
     if target.exists() and not force:
@@ -267,9 +329,12 @@ def again_take(run_dir: str | os.PathLike, side_path: Path, rec: clips.ClipRecor
     inst = Instrument(ctx, engine, pads, snapshots)
     writer = generate._ClipWriter(target, sr)
     try:
+        pos = 0
         for block in eng.render(engine, seed=generate.stream_seed(seed, 0), timeline=timeline, pads=snapshots,
-                                n_samples=n_samples):
-            writer.write(inst.decode(block))
+                                n_samples=start + n_samples):
+            if pos + block.size > start:
+                writer.write(inst.decode(block[max(0, start - pos):]))
+            pos += block.size
         writer.commit()
     finally:
         writer.abort()

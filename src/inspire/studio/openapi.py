@@ -284,6 +284,31 @@ SPEC: dict = {
                 "responses": {"200": _json("Run", "the run"), "400": _ERROR, "401": _ERROR, "404": _ERROR},
             }
         },
+        "/api/live": {
+            "get": {
+                "summary": "what the live panel can play: each run's checkpoints (with a file), the chosen one, its "
+                "prepared tracks (id, name, seconds: the pads' sources); defaults; whether a performance is on",
+                "responses": {"200": {"description": '{"runs": [...], "playing": bool, "defaults": {...}}'}},
+            }
+        },
+    },
+    # OpenAPI 3.1 has no words for a WebSocket; the live panel's is described here and on /api/docs.
+    "x-websockets": {
+        "/api/live/ws": {
+            "summary": "the real-time engine of `inspire play` playing in the page (studio/live.py has the protocol)",
+            "security": [{"token": []}],
+            "description": (
+                "Needs the token as ?token= or Authorization: Bearer (never the cookie alone); a browser's Origin "
+                "must be the studio's own. The page sends JSON: "
+                '{"type": "start", "run", "checkpoint", "temperature", "seed", "pads", "pad_seconds", "precision", '
+                '"allow_slow", "buffer", "record", "device_rate"}; {"type": "set", "control": "temperature"|"nudge"|'
+                '"pad"|"reset", "value"}; {"type": "record", "on": bool}; {"type": "ack", "played", "underruns"}; '
+                '{"type": "stop"}. It gets JSON {"type": "loading"|"ready"|"stats"|"recording"|"take"|"stopped"|'
+                '"error"} and binary audio frames: uint32 sequence, uint32 count, float64 position (little-endian), '
+                "then count float32 samples at the model's rate. A take is RUN/clips/takes/<id>.wav with its sidecar, "
+                "as `inspire play --record` writes it; `inspire generate RUN --again ID` renders it again exactly."
+            ),
+        }
     },
 }
 
@@ -530,7 +555,9 @@ def html() -> str:
         "<table><tr><th>method</th><th>path</th><th>what</th><th>parameters</th><th>statuses</th></tr>"
         + "".join(rows)
         + "</table>"
-        f"<h2>Marks</h2><p>{esc(marks['description'])}</p>"
+        + "".join(f"<h2>WebSocket <code>{esc(path)}</code> (token)</h2><p>{esc(ws['summary'])}</p>"
+                  f"<p>{esc(ws['description'])}</p>" for path, ws in SPEC["x-websockets"].items())
+        + f"<h2>Marks</h2><p>{esc(marks['description'])}</p>"
         '<pre>{"verdict": "keep" | "discard" | null, "star": true | false, "regions": [[start_s, end_s], ...]}</pre>'
         "<h2>Example</h2><pre>curl -X PUT -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' \\\n"
         '  -d \'{"verdict": "keep", "star": true, "regions": [[3.5, 9.0]]}\' \\\n'

@@ -33,12 +33,15 @@ Routes (documented as OpenAPI at /api/openapi.json, readable at /api/docs):
     PUT  /api/pieces/{root}/{path}         save one (JSON or TOML); 409 unless ?overwrite=1
     POST /api/pieces/toml                  the TOML a JSON arrangement becomes (checked, not written)
     GET  /api/keepers                      the arranger's bin: keeper passages and kept clips
+    GET  /api/live                         what the live panel can play (runs, checkpoints, tracks)
+    WS   /api/live/ws                      the real-time engine playing in the page (studio/live.py)
 
 Security (see `_Guard`): loopback by default; a per-session token in the printed URL, kept by
 the page in an HttpOnly cookie and a meta tag; every state-changing request needs the token in
 an `Authorization: Bearer` header (or ?token=) -- never the cookie alone, so other sites cannot
 forge one -- and off loopback every request needs it. On loopback the Host header must name the
-loopback (no DNS rebinding). Files are served only from inside the opened folders.
+loopback (no DNS rebinding). A WebSocket needs the token (?token= or Bearer) always, and a
+browser's Origin must be the page's own. Files are served only from inside the opened folders.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ from inspire import clips
 from inspire.audio.dataset import load_prepared
 from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError, UserInputError
-from inspire.studio import openapi, pieces, runs
+from inspire.studio import live, openapi, pieces, runs
 from inspire.studio.folders import ClipsFolder, Roots
 from inspire.studio.peaks import Cache, default_cache_folder
 
@@ -529,6 +532,11 @@ class _Guard:
     State-changing methods need the header or the query token, never only the cookie (a cookie
     rides along with requests other sites make). Off loopback every request must be
     authenticated. A valid ?token= sets the cookie, so the page's audio and images load too.
+
+    A WebSocket (the live panel) changes state, and browsers let any site open one: its
+    handshake needs the header or the query token, and when a browser sends an Origin it must be
+    the page's own (scheme-less host:port equal to Host). Refused handshakes are closed before
+    they are accepted (the client sees HTTP 403), with the reason as the close reason.
     """
 
     def __init__(self, app, *, token: str, loopback: bool):
@@ -540,14 +548,28 @@ class _Guard:
         return bool(value) and hmac.compare_digest(value.encode(), self.token)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.loopback and not is_loopback(_hostname(headers.get("host", ""))):
-            return await _error(403, "the studio answers only to localhost (Host header refused)")(scope, receive, send)
+        host_ok = not self.loopback or is_loopback(_hostname(headers.get("host", "")))
         auth = headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        if scope["type"] == "websocket":
+            refusal = None
+            if not host_ok:
+                refusal = "the studio answers only to localhost (Host header refused)"
+            elif not (self._ok(bearer) or self._ok(query)):
+                refusal = "this WebSocket needs the session token (?token=TOKEN or Authorization: Bearer TOKEN)"
+            elif "origin" in headers and _origin_host(headers["origin"]) != headers.get("host", "").strip().lower():
+                refusal = f"Origin {headers['origin']} refused: only the studio's own page may connect"
+            if refusal is not None:
+                await receive()  # websocket.connect
+                return await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
+            scope["inspire.authenticated"] = True
+            return await self.app(scope, receive, send)
+        if not host_ok:
+            return await _error(403, "the studio answers only to localhost (Host header refused)")(scope, receive, send)
         cookie_name = _cookie_name(scope)
         cookie = _cookies(headers.get("cookie", "")).get(cookie_name)
         strong = self._ok(bearer) or self._ok(query)
@@ -588,6 +610,15 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _origin_host(origin: str) -> str | None:
+    """"http://127.0.0.1:8737" -> "127.0.0.1:8737" (the form of a Host header); None for
+    anything else ("null" from a sandboxed frame or a file: page)."""
+    scheme, sep, rest = origin.strip().lower().partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+        return None
+    return rest
 
 
 def _cookie_name(scope) -> str:
@@ -632,6 +663,7 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
         Route("/api/runs/{key}/metrics", api_run_metrics),
         Route("/api/runs/{key}/checkpoint", api_run_checkpoint, methods=["PUT"]),
         *pieces.ROUTES,
+        *live.ROUTES,
     ]
     from inspire.studio import corpus, jobs  # they import this module's ApiError: not at the top
 

@@ -1,13 +1,14 @@
-// inspire studio: the page's entry point. The views (clips, runs, generate, arrange) chosen by the
-// URL's #hash; #clips/KEY shows one clips folder.
+// inspire studio: the page's entry point. The views (clips, runs, generate, arrange, live) chosen
+// by the URL's #hash; #clips/KEY shows one clips folder.
 
 import { getJSON, say, token } from './api.js';
 import * as arrange from './arrange.js';
 import * as clips from './clips.js';
 import * as generate from './generate.js';
+import * as live from './live.js';
 import * as runs from './runs.js';
 
-const VIEWS = ['clips', 'runs', 'generate', 'arrange'];
+const VIEWS = ['clips', 'runs', 'generate', 'arrange', 'live'];
 
 let folders = null;
 let clipsReady = null;
@@ -30,6 +31,9 @@ async function route() {
       await generate.show();
     } else if (view === 'arrange') {
       await arrange.show();
+    } else if (view === 'live') {
+      live.init(document.getElementById('live-view'));
+      await live.show();
     } else {
       await runs.show();
     }
@@ -58,6 +62,7 @@ async function main() {
       document.activeElement.blur();  // out of a filter field: the keys act on the clips again
       return;
     }
+    if (!document.getElementById('live-view').hidden) live.onKey(ev);
     if (document.getElementById('clips-view').hidden) return;
     clips.onKey(ev);
   });
