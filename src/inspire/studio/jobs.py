@@ -555,7 +555,8 @@ class Jobs:
         request["steer"], request["guidance"] = None, guidance
         if not steered:
             return argv
-        _cli_check(lambda: curves.parse_steers(specs), "steer")  # "give at least one"
+        if not specs:
+            _cli_check(lambda: curves.parse_steers(specs), "steer")  # "give at least one"
         steers = [_cli_check(lambda x=spec: curves.parse_steer(x), "steer", index=i) for i, spec in enumerate(specs)]
         names = checks.run_labels(run)
         if names is not None:  # unknown without RUN/config.json: generate checks them when it loads the model
@@ -641,7 +642,8 @@ def _curves(specs, field_name: str, control: str) -> list[str]:
     if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
         example = curves.CONTROLS[control].example.split(" or ")[-1]
         raise _refuse(f"{field_name}: expected a list of curves like [\"{example}\"], got {specs!r}", field_name)
-    _cli_check(lambda: curves.parse_many(specs, control=control), field_name)  # "give at least one"
+    if not specs:
+        _cli_check(lambda: curves.parse_many(specs, control=control), field_name)  # "give at least one"
     return [_cli_check(lambda s=spec: curves.parse(s, control=control), field_name, index=i).spec
             for i, spec in enumerate(specs)]
 
