@@ -378,8 +378,10 @@ class JobCard {
         .map(([k, name]) => `${name} ${req[k].join(' | ')}`),
       req.guard ? 'guard' : '', req.steer ? `steer ${req.steer.join(' | ')}` : '',
     ].filter(Boolean);
-    el.querySelector('.what').textContent = job.kind === 'render'
+    const what = el.querySelector('.what');
+    what.textContent = job.kind === 'render'
       ? `render ${req.name}` : [`${req.n} × ${req.seconds} s, T ${(req.temperature || []).join(' | ')}`, ...extra].join(' · ');
+    what.title = what.textContent;
     el.querySelector('.when').textContent = (job.created || '').replace('T', ' ').replace('+00:00', ' UTC');
     el.querySelector('.jbar div').style.width = `${Math.round(100 * (job.state === 'done' ? 1 : job.fraction || 0))}%`;
     let line = job.kind === 'render' ? (job.state === 'done' ? 'piece written' : '') : `${job.done}/${job.total} clips`;

@@ -8,16 +8,20 @@
 
 import { ApiError, postJSON } from './api.js';
 import { PAD } from './curve.js';
-import { sharpCanvas, trackColour } from './wave.js';
+import { sharpCanvas } from './wave.js';
 
 const CHECK_MS = 250;
 const NONE = 'none';
-const NONE_COLOUR = '#59606e';
+const NONE_RGB = [89, 96, 110];
+// One colour per label, by its place in the model's list (so neighbours never look alike).
+const PALETTE = [[124, 196, 255], [255, 159, 90], [95, 211, 141], [217, 140, 255], [255, 209, 102], [255, 107, 107],
+  [80, 220, 220], [240, 120, 190]];
 const T_STEPS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600];
 
-/** A label's colour on the steering plot (a track's colour elsewhere in the studio; none grey). */
-export function labelColour(label, alpha = 1) {
-  return label === NONE ? (alpha === 1 ? NONE_COLOUR : `rgba(89, 96, 110, ${alpha})`) : trackColour(label, alpha);
+/** A label's colour on the steering plot: by its row (1: the model's first label; 0: none, grey). */
+export function labelColour(row, alpha = 1) {
+  const [r, g, b] = row === 0 ? NONE_RGB : PALETTE[(row - 1) % PALETTE.length];
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
 }
 
 const quoted = (label) => (/[,:"]/.test(label) ? `"${label}"` : label);
@@ -168,13 +172,13 @@ export class SteerEditor {
   setLabels(labels) {
     this.labels = labels;
     const chips = this.el.querySelector('.chips');
-    chips.replaceChildren(...[...labels, NONE].map((label) => {
+    chips.replaceChildren(...[...labels, NONE].map((label, i) => {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'chip';
       b.dataset.label = label;
       b.textContent = label;
-      b.style.borderColor = labelColour(label);
+      b.style.borderColor = labelColour(label === NONE ? 0 : i + 1);
       b.addEventListener('click', () => this.chip(label));
       return b;
     }));
@@ -265,7 +269,7 @@ export class SteerEditor {
       ts.forEach((t, i) => (i ? ctx.lineTo(x(t), y(above[i])) : ctx.moveTo(x(t), y(above[i]))));
       for (let i = ts.length - 1; i >= 0; i--) ctx.lineTo(x(ts[i]), y(below[i]));
       ctx.closePath();
-      ctx.fillStyle = labelColour(s.label, stale ? 0.25 : 0.8);
+      ctx.fillStyle = labelColour(s.row, stale ? 0.25 : 0.8);
       ctx.fill();
       above.forEach((v, i) => { below[i] = v; });
     }
@@ -283,7 +287,7 @@ export class SteerEditor {
       item.className = 'legend-item';
       item.dataset.label = s.label;
       item.innerHTML = '<span class="swatch"></span>';
-      item.querySelector('.swatch').style.background = labelColour(s.label);
+      item.querySelector('.swatch').style.background = labelColour(s.row);
       item.append(s.label);
       return item;
     }));
