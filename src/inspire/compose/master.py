@@ -22,7 +22,6 @@ import numpy as np
 
 from inspire.audio.io import probe, read_span
 from inspire.compose.arrangement import Arrangement
-from inspire.errors import UserInputError
 from inspire.files import AUDIO_EXTENSIONS
 
 EDGE_FADE_S = 0.004  # every butt join and the piece's ends fade at least this long
@@ -58,15 +57,18 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     paths = clip_paths(arr)
     sr = arr.sample_rate or probe(paths[0]).sample_rate
     raw: list[np.ndarray] = []  # each part's own stretch of its clip: nothing else is read
-    for i, (p, (i0, i1)) in enumerate(zip(paths, _spans(arr, paths, sr), strict=True)):
-        x = read_span(p, i0, i1, sample_rate=sr)
+    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
+        native = probe(p).seconds
+        _check_span(arr, i, native)
+        i0 = int(round(part.in_s * sr))
+        x = read_span(p, i0, int(round((part.out_s if part.out_s is not None else native) * sr)), sample_rate=sr)
         if len(x) < 1:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: the part is shorter than one sample")
+            raise arr.error(i, "out_s", "the part is shorter than one sample")
         raw.append(x)
     lengths = [len(x) for x in raw]
     xf = [int(round(p.crossfade_s * sr)) for p in arr.parts]
-    fade_in, fade_out = _check_joins(arr, lengths, xf, sr)
     edge = int(round(EDGE_FADE_S * sr))
+    fade_in, fade_out = _check_joins(arr, lengths, sr)
 
     starts = [0]
     for i in range(1, len(lengths)):
@@ -114,81 +116,79 @@ def render(arr: Arrangement, *, with_stems: bool = False) -> Rendered:
     return Rendered(finished.astype(np.float32), sr, starts, lengths, paths, loud, warnings, stems)
 
 
-def check(arr: Arrangement) -> None:
-    """Refuse, from the clips' headers alone (no audio is read), what `render` would refuse: a
-    missing clip, a part starting or ending beyond its clip, a crossfade longer than its part
-    or overlapping the next, fades longer than the ends. Same messages as `render`."""
+def check(arr: Arrangement) -> list[int]:
+    """Every check `render` makes, from the clips' headers alone (nothing is decoded): each clip
+    is found, each part lies inside its clip, crossfades fit their parts and the fades fit the
+    ends, with render's messages (ArrangementError naming part and field). Returns each part's
+    length in samples at the piece's rate."""
     paths = clip_paths(arr)
-    sr = arr.sample_rate or probe(paths[0]).sample_rate
+    infos = [probe(p) for p in paths]
+    sr = arr.sample_rate or infos[0].sample_rate
     lengths = []
-    for i, (p, (i0, i1)) in enumerate(zip(paths, _spans(arr, paths, sr), strict=True)):
-        info = probe(p)
-        end = min(i1, int(info.frames * sr // info.sample_rate)) if info.sample_rate else i1
-        if end - i0 < 1:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: the part is shorter than one sample")
-        lengths.append(end - i0)
-    _check_joins(arr, lengths, [int(round(p.crossfade_s * sr)) for p in arr.parts], sr)
+    for i, (part, info) in enumerate(zip(arr.parts, infos, strict=True)):
+        _check_span(arr, i, info.seconds)
+        end = int(round(info.frames * sr / info.sample_rate))  # the clip's last sample at the piece's rate
+        stop = end if part.out_s is None else min(end, int(round(part.out_s * sr)))
+        n = stop - int(round(part.in_s * sr))
+        if n < 1:
+            raise arr.error(i, "out_s", "the part is shorter than one sample")
+        lengths.append(n)
+    _check_joins(arr, lengths, sr)
+    return lengths
 
 
-def _spans(arr: Arrangement, paths: list[Path], sr: int) -> list[tuple[int, int]]:
-    """Each part's stretch [start, stop) in samples at `sr`, checked against its clip's length."""
-    out = []
-    for i, (part, p) in enumerate(zip(arr.parts, paths, strict=True)):
-        native = probe(p).seconds
-        if part.in_s >= native:
-            raise UserInputError(f"{arr.where(i, 'in_s')}: in_s = {part.in_s} is at or beyond the clip's end "
-                                 f"({native:.3f} s)")
-        if part.out_s is not None and part.out_s > native + 1e-3:
-            raise UserInputError(f"{arr.where(i, 'out_s')}: out_s = {part.out_s} is beyond the clip's end "
-                                 f"({native:.3f} s)")
-        out.append((int(round(part.in_s * sr)), int(round((part.out_s if part.out_s is not None else native) * sr))))
-    return out
+def _check_span(arr: Arrangement, i: int, native: float) -> None:
+    """Part i lies inside its clip of `native` seconds."""
+    part = arr.parts[i]
+    if part.in_s >= native:
+        raise arr.error(i, "in_s", f"in_s = {part.in_s} is at or beyond the clip's end ({native:.3f} s)")
+    if part.out_s is not None and part.out_s > native + 1e-3:
+        raise arr.error(i, "out_s", f"out_s = {part.out_s} is beyond the clip's end ({native:.3f} s)")
 
 
-def _check_joins(arr: Arrangement, lengths: list[int], xf: list[int], sr: int) -> tuple[int, int]:
-    """Check the crossfades and the fades against the parts' lengths (samples); return the fade
-    in and fade out in samples (at least a short edge fade)."""
+def _check_joins(arr: Arrangement, lengths: list[int], sr: int) -> tuple[int, int]:
+    """Crossfades fit the parts they join and the piece's fades fit its ends (parts of `lengths`
+    samples at `sr`). Returns (fade_in, fade_out) in samples, as render applies them."""
+    xf = [int(round(p.crossfade_s * sr)) for p in arr.parts]
     edge = int(round(EDGE_FADE_S * sr))
     for i, n in enumerate(lengths):
         into = xf[i - 1] if i else 0
         if xf[i] > 0 and xf[i] > lengths[i + 1]:
-            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: {arr.parts[i].crossfade_s} s is longer than the next "
-                                 f"part ({lengths[i + 1] / sr:.3f} s)")
+            raise arr.error(i, "crossfade_s", f"{arr.parts[i].crossfade_s} s is longer than the next part "
+                                              f"({lengths[i + 1] / sr:.3f} s)")
         if into + xf[i] > n:
-            raise UserInputError(f"{arr.where(i, 'crossfade_s')}: the crossfade in ({into / sr:.3f} s) and out "
-                                 f"({xf[i] / sr:.3f} s) overlap: together longer than the part ({n / sr:.3f} s)")
+            raise arr.error(i, "crossfade_s", f"the crossfade in ({into / sr:.3f} s) and out ({xf[i] / sr:.3f} s) "
+                                              f"overlap: together longer than the part ({n / sr:.3f} s)")
     fade_in = max(int(round(arr.fade_in_s * sr)), min(edge, lengths[0] // 4))
     fade_out = max(int(round(arr.fade_out_s * sr)), min(edge, lengths[-1] // 4))
     if fade_in > lengths[0] - xf[0]:
-        raise UserInputError(
-            f"{arr.where(None, 'fade_in_s')}: {arr.fade_in_s} s is longer than part 1 before its crossfade")
+        raise arr.error(None, "fade_in_s", f"{arr.fade_in_s} s is longer than part 1 before its crossfade")
     if fade_out > lengths[-1] - (xf[-2] if len(xf) > 1 else 0) - (fade_in if len(lengths) == 1 else 0):
-        raise UserInputError(
-            f"{arr.where(None, 'fade_out_s')}: {arr.fade_out_s} s is longer than the last part after its crossfade")
+        raise arr.error(None, "fade_out_s", f"{arr.fade_out_s} s is longer than the last part after its crossfade")
     return fade_in, fade_out
 
 
 def clip_paths(arr: Arrangement) -> list[Path]:
     """Each part's clip file (UserInputError naming the part when one is missing or ambiguous)."""
-    return [_resolve_clip(arr, i) for i in range(len(arr.parts))]
+    return [resolve_clip(arr, i) for i in range(len(arr.parts))]
 
 
-def _resolve_clip(arr: Arrangement, i: int) -> Path:
+def resolve_clip(arr: Arrangement, i: int) -> Path:
     clip = arr.parts[i].clip
     base = Path(arr.base_dir)
     if "/" in clip or "\\" in clip or Path(clip).suffix.lower() in AUDIO_EXTENSIONS:
         p = Path(clip) if Path(clip).is_absolute() else Path(os.path.normpath(base / clip))
         if not p.is_file():
-            raise UserInputError(f"{arr.where(i, 'clip')}: no such clip file {p}")
+            raise arr.error(i, "clip", f"no such clip file {p}")
         return p
     folder = Path(os.path.normpath(base / arr.clips_dir)) if arr.clips_dir else base
     found = sorted(f for f in folder.glob(f"{glob_escape(clip)}.*")
                    if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
     if not found:
-        raise UserInputError(f"{arr.where(i, 'clip')}: no clip {clip!r} in {folder}")
+        raise arr.error(i, "clip", f"no clip {clip!r} in {folder}")
     if len(found) > 1:
-        raise UserInputError(f"{arr.where(i, 'clip')}: {clip!r} is ambiguous in {folder} "
-                             f"({', '.join(f.name for f in found)}); give the file name")
+        raise arr.error(i, "clip", f"{clip!r} is ambiguous in {folder} ({', '.join(f.name for f in found)}); "
+                                   "give the file name")
     return found[0]
 
 

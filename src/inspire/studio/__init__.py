@@ -6,6 +6,7 @@
     jobs.py      background jobs: `inspire generate` / `inspire compose` run as subprocesses, their
                  records (RUN/studio/jobs/), the generate and render forms checked with the CLI's checks
     corpus.py    a run's prepared tracks (waveform, excerpts): priming generate from a chosen moment
+    pieces.py    the arranger's data: piece.toml files listed, opened, checked and saved; the keepers bin
     live.py      the live view: inspire play's engine over a WebSocket, takes recorded as clips
     openapi.py   the HTTP API's OpenAPI document (served at /api/openapi.json)
     server.py    the ASGI app (Starlette) and `serve()` (uvicorn); handlers call library functions

@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 from inspire.errors import UserInputError
 
-# Folders under a clips folder that hold no clips of their own to show.
-_SKIP = {"report_files", "__pycache__"}
+# Folders under a clips folder that hold no clips of their own to show (pieces/: composed pieces
+# and their stems, which the arrange view lists).
+_SKIP = {"report_files", "__pycache__", "pieces"}
 _MAX_DEPTH = 3  # RUN/clips/JOB/discarded is as deep as the tools go
 
 

@@ -314,6 +314,118 @@ SPEC: dict = {
 }
 
 
+# ---- the arranger (studio/pieces.py): pieces and the keepers bin ----------------------------
+
+_PIECE_ERROR = {
+    "description": "refused: {\"error\": one line naming the part and field, \"field\": the field (crossfade_s, "
+    "clip, out_s, name...), \"part\": its 0-based index or null}",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PieceError"}}},
+}
+_PIECE_PATH = {
+    "name": "path",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the arrangement's path inside that folder, ending in .toml (e.g. pieces/NAME.toml)",
+}
+SPEC["components"]["schemas"].update({
+    "PieceError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]},
+                       "part": {"type": ["integer", "null"]}},
+    },
+    "Arrangement": {
+        "type": "object",
+        "description": "piece.toml as data (inspire.compose.arrangement): format_version, sample_rate, clips_dir, "
+        "noise_reduction, lufs, true_peak, fade_in_s, fade_out_s and \"part\": [{clip, in_s, out_s, gain_db, "
+        "crossfade_s}]. In a request a part may give \"file\" (\"r0/clips/job/ID.wav\", a clip in the opened "
+        "folders) instead of or beside \"clip\", and \"note\" (a comment written above it).",
+        "required": ["part"],
+        "properties": {"part": {"type": "array", "minItems": 1, "items": {"type": "object"}}},
+    },
+    "PieceSave": {
+        "type": "object",
+        "required": ["arrangement"],
+        "properties": {
+            "arrangement": {"$ref": "#/components/schemas/Arrangement"},
+            "clips_dir_at": {"type": ["string", "null"],
+                             "description": "clips_dir as an opened folder (r0/clips/job): rebased to the piece"},
+            "header": {"type": "string", "description": "the comment opening the file"},
+            "overwrite": {"type": "boolean", "description": "replace an existing piece (else 409)"},
+        },
+    },
+    "Piece": {
+        "type": "object",
+        "description": "an arrangement as the timeline shows it",
+        "properties": {
+            "root": {"type": "string"}, "path": {"type": "string"}, "name": {"type": "string"},
+            "arrangement": {"$ref": "#/components/schemas/Arrangement"},
+            "header": {"type": "string"}, "notes": {"type": "array", "items": {"type": "string"}},
+            "clips_dir_at": {"type": ["string", "null"]},
+            "parts": {"type": "array", "items": {"type": "object"},
+                      "description": "each part's clip: id, file, audio_url, waveform_url, duration_s, verdict, "
+                      "lineage [{clip_start_s, clip_end_s, track, source_start_s, similarity}]; or {error}"},
+            "sample_rate": {"type": ["integer", "null"]}, "seconds": {"type": ["number", "null"]},
+            "problem": {"type": ["object", "null"], "description": "what `inspire compose` would refuse, if anything"},
+            "toml": {"type": "string"},
+            "rendered": {"type": ["object", "null"],
+                         "description": "the piece rendered beside it: audio_url, json_url, labels_url, stems"},
+        },
+    },
+})
+SPEC["paths"].update({
+    "/api/pieces": {
+        "get": {
+            "summary": "every arrangement (piece.toml) in the opened folders, RUN/pieces/ first among them, "
+            "and where new pieces can be saved (targets)",
+            "responses": {"200": {"description": '{"pieces": [{root, path, name, parts, seconds, error, rendered}], '
+                                                 '"targets": [{root, folder, run}]}'}},
+        }
+    },
+    "/api/pieces/{root}/{path}": {
+        "get": {
+            "summary": "one arrangement as JSON, read with compose's own reader",
+            "parameters": [_ROOT, _PIECE_PATH],
+            "responses": {"200": _json("Piece", "the piece"), "404": _PIECE_ERROR, "422": _PIECE_ERROR},
+        },
+        "put": {
+            "summary": "save an arrangement, from JSON (PieceSave) or its TOML text (Content-Type: application/toml, "
+            "written as given); checked as `inspire compose` checks it; never replaces a file unless ?overwrite=1",
+            "security": [{"token": []}],
+            "parameters": [_ROOT, _PIECE_PATH,
+                           {"name": "overwrite", "in": "query", "schema": {"type": "boolean"}}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PieceSave"}},
+                "application/toml": {"schema": {"type": "string"}}}},
+            "responses": {"200": _json("Piece", "the saved piece"), "400": _PIECE_ERROR, "401": _ERROR,
+                          "404": _PIECE_ERROR, "409": _PIECE_ERROR, "413": _PIECE_ERROR},
+        },
+    },
+    "/api/pieces/toml": {
+        "post": {
+            "summary": "the TOML a JSON arrangement becomes when placed at \"at\" (r0/pieces/NAME.toml), checked "
+            "but not written: what POST /api/render takes",
+            "security": [{"token": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "allOf": [{"$ref": "#/components/schemas/PieceSave"},
+                          {"type": "object", "required": ["at"], "properties": {"at": {"type": "string"}}}]}}}},
+            "responses": {"200": {"description": '{"toml", "arrangement", "at"}'}, "400": _PIECE_ERROR,
+                          "401": _ERROR, "404": _PIECE_ERROR},
+        }
+    },
+    "/api/keepers": {
+        "get": {
+            "summary": "the arranger's bin: every kept or starred clip whole, and keeper passages (a person's marked "
+            "regions, else curation's), each with the lineage matches inside it; ?all=1: every clip",
+            "parameters": [_FOLDER_Q, {"name": "all", "in": "query", "schema": {"type": "boolean"}}],
+            "responses": {"200": {"description": '{"keepers": [{key, kind: clip|region, source, id, folder, file, '
+                                                 'audio_url, waveform_url, duration_s, in_s, out_s, verdict, star, '
+                                                 'rank, temperature, lineage}]}'}, "404": _PIECE_ERROR},
+        }
+    },
+})
+
 # ---- jobs: generate and render in the background (studio/jobs.py), the corpus to prime from (studio/corpus.py)
 
 _JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "the job's id"}

@@ -29,6 +29,11 @@ Routes (documented as OpenAPI at /api/openapi.json, readable at /api/docs):
     GET  /api/jobs/{id}                    one job
     POST /api/jobs/{id}/cancel             stop a job (SIGTERM: finished clips are kept)
     POST /api/jobs/{id}/resume             run a failed, cancelled or interrupted job's command again
+    GET  /api/pieces                       arrangements in the opened folders (studio/pieces.py)
+    GET  /api/pieces/{root}/{path}         one arrangement as JSON, its parts' clips and lineage
+    PUT  /api/pieces/{root}/{path}         save one (JSON or TOML); 409 unless ?overwrite=1
+    POST /api/pieces/toml                  the TOML a JSON arrangement becomes (checked, not written)
+    GET  /api/keepers                      the arranger's bin: keeper passages and kept clips
     GET  /api/live                         what the live panel can play (runs, checkpoints, tracks)
     WS   /api/live/ws                      the real-time engine playing in the page (studio/live.py)
 
@@ -73,7 +78,7 @@ from inspire import clips
 from inspire.audio.dataset import load_prepared
 from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError, UserInputError
-from inspire.studio import live, openapi, runs
+from inspire.studio import live, openapi, pieces, runs
 from inspire.studio.folders import ClipsFolder, Roots
 from inspire.studio.peaks import Cache, default_cache_folder
 
@@ -658,6 +663,7 @@ def create_app(paths: list[str | os.PathLike], *, token: str | None = None, loop
         Route("/api/runs", api_runs),
         Route("/api/runs/{key}/metrics", api_run_metrics),
         Route("/api/runs/{key}/checkpoint", api_run_checkpoint, methods=["PUT"]),
+        *pieces.ROUTES,
         *live.ROUTES,
     ]
     from inspire.studio import corpus, jobs  # they import this module's ApiError: not at the top

@@ -1,13 +1,14 @@
-// inspire studio: the page's entry point. The views (clips, runs, generate, live) chosen by the
-// URL's #hash; #clips/KEY shows one clips folder.
+// inspire studio: the page's entry point. The views (clips, runs, generate, arrange, live) chosen
+// by the URL's #hash; #clips/KEY shows one clips folder.
 
 import { getJSON, say, token } from './api.js';
+import * as arrange from './arrange.js';
 import * as clips from './clips.js';
 import * as generate from './generate.js';
 import * as live from './live.js';
 import * as runs from './runs.js';
 
-const VIEWS = ['clips', 'runs', 'generate', 'live'];
+const VIEWS = ['clips', 'runs', 'generate', 'arrange', 'live'];
 
 let folders = null;
 let clipsReady = null;
@@ -28,6 +29,8 @@ async function route() {
       document.getElementById('clip-list').focus({ preventScroll: true });
     } else if (view === 'generate') {
       await generate.show();
+    } else if (view === 'arrange') {
+      await arrange.show();
     } else if (view === 'live') {
       live.init(document.getElementById('live-view'));
       await live.show();
