@@ -1,6 +1,8 @@
 """What a generate job asks for, checked before torch is imported: the numbers (`check_job`), the
 length a WAV file can hold (`check_length`), room on the disk (`check_disk`), the checkpoint it
-names (`resolve`: best, last, a step number or a path) and the prime (`prime_request`).
+names (`resolve`: best, last, a step number or a path), the prime (`prime_request`) and the
+steering (`steering`: the specs against the model's labels, the guidance weight, no guard with it;
+`run_labels` reads a run's label names from RUN/config.json).
 
 `inspire generate` runs these checks itself; they live apart from it, with no torch, so that the
 studio refuses a bad form with the command line's own messages before it starts a job. The run
@@ -10,16 +12,19 @@ too; `inspire.samplernn.checkpoint` uses them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
 from pathlib import Path
 
+from inspire import schedule as curves
 from inspire.audio.dataset import load_prepared
 from inspire.audio.io import sha256_of
 from inspire.errors import CheckpointError, UserInputError
 
 STEP_RE = re.compile(r"^step-(\d+)\.pt$")
+MAX_GUIDANCE = 10.0  # guidance weights run from 0 (unsteered) through 1 (plain steering) to this
 CORPUS = "corpus"  # --prime corpus: a random stretch of a training track per clip; corpus:TRACK a chosen one
 
 
@@ -154,3 +159,52 @@ def prime_key(request: dict | None) -> list | None:
             return [CORPUS, request["track"], request["start_s"], request["seconds"]]
         return [CORPUS, request["seconds"]]
     return [request["sha256"], request.get("start_s"), request["seconds"]]
+
+
+# ---- steering ------------------------------------------------------------------------------
+
+
+def check_guidance(guidance: float | None, *, steered: bool) -> None:
+    """--guidance: None, or a weight in [0, MAX_GUIDANCE], and only with --steer."""
+    if guidance is not None and not (math.isfinite(guidance) and 0.0 <= guidance <= MAX_GUIDANCE):
+        raise UserInputError(f"--guidance must be between 0 and {MAX_GUIDANCE:g} (1 = plain steering), got {guidance}")
+    if guidance is not None and not steered:
+        raise UserInputError("--guidance needs --steer (it pushes each clip towards its steering labels)")
+
+
+def check_steer_labels(names, source) -> None:
+    """A model trained without labels (`names` empty) cannot be steered; `source` names it."""
+    if not names:
+        raise UserInputError(
+            f"--steer: {source} was trained without labels; train with --label-by track "
+            "(or folder, or a CSV of sections) to steer"
+        )
+
+
+def check_guard(guard: bool, *, steered: bool) -> None:
+    if guard and steered:
+        raise UserInputError("--guard cannot watch steered clips (their labels follow one clock for the whole batch, "
+                             "a redrawn stream its own); leave out --guard or --steer")
+
+
+def steering(specs, guidance: float | None, names, *, source) -> list:
+    """The job's steering curves (inspire.schedule.Steer), each checked against the model's label
+    `names` (empty: a model trained without labels, named by `source` in the message); [None]
+    when unsteered. UserInputError with `inspire generate`'s message otherwise."""
+    check_guidance(guidance, steered=bool(specs))
+    if not specs:
+        return [None]
+    steers = curves.parse_steers(list(specs))
+    check_steer_labels(names, source)
+    return [s.bind(names) for s in steers]
+
+
+def run_labels(run_dir: str | Path) -> list[str] | None:
+    """The label names of a run's model from RUN/config.json (written by `inspire train`, plain
+    JSON): [] for a model trained without labels, None when the file is missing or unreadable."""
+    try:
+        model = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))["model"]
+        labels = model.get("labels") or []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return [str(x) for x in labels] if isinstance(labels, (list, tuple)) else None

@@ -264,22 +264,7 @@ def _prime_classes(ctx: _Context, prime: dict) -> np.ndarray:
 def _steering(ctx: _Context, specs: list[str] | tuple[str, ...] | None,
               guidance: float | None) -> list[temp.Steer | None]:
     """The job's steering curves, checked against the model's labels ([None]: unsteered)."""
-    from inspire.samplernn.sample import MAX_GUIDANCE
-
-    if guidance is not None and not (math.isfinite(guidance) and 0.0 <= guidance <= MAX_GUIDANCE):
-        raise UserInputError(f"--guidance must be between 0 and {MAX_GUIDANCE:g} (1 = plain steering), got {guidance}")
-    if not specs:
-        if guidance is not None:
-            raise UserInputError("--guidance needs --steer (it pushes each clip towards its steering labels)")
-        return [None]
-    steers = temp.parse_steers(list(specs))
-    names = ctx.model.cfg.labels
-    if not names:
-        raise UserInputError(
-            f"--steer: {ctx.ckpt_path} was trained without labels; train with --label-by track "
-            "(or folder, or a CSV of sections) to steer"
-        )
-    return [s.bind(names) for s in steers]
+    return checks.steering(specs, guidance, ctx.model.cfg.labels, source=ctx.ckpt_path)
 
 
 def _labels_fn(ctx: _Context, batch: list[ClipPlan], n_samples: int):
@@ -363,9 +348,7 @@ def run_job(
     ctx = _load(run_dir, checks.resolve(run_dir, str(checkpoint)), device, int8=int8)
     steering = _steering(ctx, steers, guidance)
     steered = steering != [None]
-    if steered and guard_cfg is not None:
-        raise UserInputError("--guard cannot watch steered clips (their labels follow one clock for the whole batch, "
-                             "a redrawn stream its own); leave out --guard or --steer")
+    checks.check_guard(guard_cfg is not None, steered=steered)
 
     job = {
         "n": n,

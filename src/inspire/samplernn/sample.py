@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from inspire.audio.quantize import silence_level
+from inspire.samplernn.checks import MAX_GUIDANCE
 from inspire.samplernn.model import SampleRNN, StepState, samples_to_input
 
 NOISE_BLOCK = 4096  # uniforms drawn per stream at a time
@@ -41,7 +42,6 @@ Temperature = Union[Tensor, Callable[[int, int], Tensor]]
 # (B,) label rows or (B, label_rows) weights, constant; or f(positions) -> (B, m, label_rows)
 # weights at the given sample positions (int64 (m,), counted from the start of the stream).
 Labels = Union[Tensor, Callable[[Tensor], Tensor]]
-MAX_GUIDANCE = 10.0  # guidance weights run from 0 (unsteered) through 1 (plain steering) to this
 
 
 def sample_logits(logits: Tensor, temperature: Tensor, uniform: Tensor, *, min_p: Tensor | None = None,

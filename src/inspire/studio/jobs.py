@@ -9,8 +9,8 @@ else a job prints goes to its log; its last "inspire ...: error: ..." line is it
 
 Every form is checked here before a job starts, with the command line's own checks and messages
 (inspire.schedule, inspire.samplernn.checks, inspire.compose): a refusal is 400 {"error", "field"}
-naming the form field (and "index" for the n-th temperature curve, "part" and "key" for the
-arrangement's part and key when the message names them).
+naming the form field (and "index" for the n-th curve of a sweep: temperature, min_p, top_p,
+steer; "part" and "key" for the arrangement's part and key when the message names them).
 
 This module owns the job record, written atomically whenever the job changes:
 
@@ -80,7 +80,9 @@ TAIL_LINES = 40  # lines of a job's output kept in memory (the log file has them
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 _ERROR_LINE = re.compile(r"^inspire \w+: error: (.*)$")
 _PART_KEY = re.compile(r": part (\d+) \([^)]*\): (\w+)")  # "piece.toml:12: part 3 (clip-0007): out_s: ..."
-GENERATE_KEYS = ("run", "checkpoint", "n", "seconds", "temperature", "seed", "prime")
+GENERATE_KEYS = ("run", "checkpoint", "n", "seconds", "temperature", "min_p", "top_p", "guard", "steer", "guidance",
+                 "seed", "prime")
+TRUNCATION = (("min_p", "min-p"), ("top_p", "top-p"))  # form field, control (and flag: --min-p, --top-p)
 RENDER_KEYS = ("arrangement", "name", "run", "overwrite", "stems", "sample_rate", "bit_depth")
 
 
@@ -485,18 +487,17 @@ class Jobs:
         argv += ["-n", str(n), "--seconds", _num(seconds)]
         request.update(n=n, seconds=float(seconds))
 
-        specs = body.get("temperature", list(GENERATE.temperatures))
-        if isinstance(specs, str):
-            specs = [specs]
-        if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
-            raise _refuse(f"temperature: expected a list of curves like [\"0.875:1.15\"], got {specs!r}", "temperature")
-        _cli_check(lambda: curves.parse_many(specs), "temperature")  # "give at least one"
-        parsed = []
-        for i, spec in enumerate(specs):
-            parsed.append(_cli_check(lambda s=spec: curves.parse(s), "temperature", index=i).spec)
+        parsed = _curves(body.get("temperature", list(GENERATE.temperatures)), "temperature", "temperature")
         for spec in parsed:
             argv += ["--temperature", spec]
         request["temperature"] = parsed
+        for key, control in TRUNCATION:  # --min-p, --top-p: sweeps in the same grammar
+            defaults = list(getattr(GENERATE, key + "s"))
+            given = body.get(key)
+            parsed = defaults if given is None else _curves(given, key, control)
+            for spec in [] if given is None else parsed:
+                argv += [f"--{control}", spec]
+            request[key] = parsed
 
         which = body.get("checkpoint")
         if which is None:
@@ -509,10 +510,11 @@ class Jobs:
         elif which not in ("best", "last"):
             raise _refuse(f"checkpoint: expected best, last or a step number (the runs view lists them), got {which!r}",
                           "checkpoint")
-        _cli_check(lambda: checks.resolve(run, which), "checkpoint")
+        ckpt = _cli_check(lambda: checks.resolve(run, which), "checkpoint")
         if which != GENERATE.checkpoint:
             argv += ["--checkpoint", which]
         request["checkpoint"] = which
+        argv += self._steer_argv(run, ckpt, body, request)
 
         seed = body.get("seed")
         if seed is not None:
@@ -526,6 +528,48 @@ class Jobs:
         if prime is not None:
             argv += self._prime_argv(run, prime, request)
         return run, argv, request
+
+    @staticmethod
+    def _steer_argv(run: Path, ckpt: Path, body: dict, request: dict) -> list[str]:
+        """--guard, --steer (each spec checked against the run's labels) and --guidance, with
+        `inspire generate`'s own checks and messages."""
+        guard = body.get("guard", GENERATE.guard)
+        if not isinstance(guard, bool):
+            raise _refuse(f"guard: expected true or false, got {guard!r}", "guard")
+        specs = body.get("steer")
+        if isinstance(specs, str):
+            specs = [specs]
+        if specs is not None and (not isinstance(specs, list) or not all(isinstance(x, str) for x in specs)):
+            raise _refuse(f'steer: expected a list of steering specs like ["nebula:through-space"], got {specs!r}',
+                          "steer")
+        guidance = body.get("guidance")
+        if guidance is not None and not _is_number(guidance):
+            raise _refuse(f"guidance: expected a number, got {guidance!r}", "guidance")
+        guidance = None if guidance is None else float(guidance)
+        steered = specs is not None
+        _cli_check(lambda: checks.check_guidance(guidance, steered=steered), "guidance")
+        argv: list[str] = []
+        if guard != GENERATE.guard:
+            argv.append("--guard" if guard else "--no-guard")
+        request["guard"] = guard
+        request["steer"], request["guidance"] = None, guidance
+        if not steered:
+            return argv
+        if not specs:
+            _cli_check(lambda: curves.parse_steers(specs), "steer")  # "give at least one"
+        steers = [_cli_check(lambda x=spec: curves.parse_steer(x), "steer", index=i) for i, spec in enumerate(specs)]
+        names = checks.run_labels(run)
+        if names is not None:  # unknown without RUN/config.json: generate checks them when it loads the model
+            _cli_check(lambda: checks.check_steer_labels(names, ckpt), "steer")
+            for i, steer in enumerate(steers):
+                _cli_check(lambda x=steer: x.bind(names), "steer", index=i)
+        _cli_check(lambda: checks.check_guard(guard, steered=True), "guard")
+        request["steer"] = [x.spec for x in steers]
+        for spec in request["steer"]:
+            argv += ["--steer", spec]
+        if guidance is not None:
+            argv += ["--guidance", _num(guidance)]
+        return argv
 
     @staticmethod
     def _prime_argv(run: Path, prime, request: dict) -> list[str]:
@@ -588,6 +632,20 @@ class Jobs:
         request = {"run": str(run), "name": name, "overwrite": overwrite, "stems": stems, "sample_rate": rate,
                    "bit_depth": depth}
         return run, argv, request, toml_path, text
+
+
+def _curves(specs, field_name: str, control: str) -> list[str]:
+    """A form's list of curve specs for `control` (a sweep; one string is one curve), each parsed
+    by the command line's parser: their texts, or a 400 naming the field (and the n-th curve)."""
+    if isinstance(specs, str):
+        specs = [specs]
+    if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+        example = curves.CONTROLS[control].example.split(" or ")[-1]
+        raise _refuse(f"{field_name}: expected a list of curves like [\"{example}\"], got {specs!r}", field_name)
+    if not specs:
+        _cli_check(lambda: curves.parse_many(specs, control=control), field_name)  # "give at least one"
+    return [_cli_check(lambda s=spec: curves.parse(s, control=control), field_name, index=i).spec
+            for i, spec in enumerate(specs)]
 
 
 def _known(body: dict, keys: tuple, *, where: str | None = None) -> None:
@@ -763,25 +821,73 @@ async def api_resume(request: Request) -> Response:
 
 
 async def api_schedule(request: Request) -> Response:
-    """{"spec": TEXT, "seconds": S?} -> the parsed curve (breakpoints in seconds when S is given),
-    or 400 with `inspire generate`'s own message."""
+    """{"spec": TEXT, "seconds": S?, "control": "temperature"|"min-p"|"top-p"?} -> the parsed curve
+    (breakpoints in seconds when S is given), or 400 with `inspire generate`'s own message."""
     body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("spec"), str):
-        raise _refuse('expected {"spec": "0.875:1.15", "seconds": 30}', "spec")
-    _known(body, ("spec", "seconds"))
-    seconds = body.get("seconds")
-    if seconds is not None and not (_is_number(seconds) and seconds > 0 and math.isfinite(seconds)):
-        raise _refuse(f"seconds: expected a length > 0, got {seconds!r}", "seconds")
-    s = _cli_check(lambda: curves.parse(body["spec"]), "spec")
-    out = {"spec": s.spec, "unit": s.unit, "positions": list(s.positions), "values": list(s.values)}
+        raise _refuse('expected {"spec": "0.875:1.15", "seconds": 30, "control": "temperature"}', "spec")
+    _known(body, ("spec", "seconds", "control"))
+    control = body.get("control", "temperature")
+    if control not in curves.CONTROLS:
+        raise _refuse(f"control: expected one of {', '.join(curves.CONTROLS)}, got {control!r}", "control")
+    seconds = _seconds_of(body)
+    s = _cli_check(lambda: curves.parse(body["spec"], control=control), "spec")
+    out = {"spec": s.spec, "control": control, "unit": s.unit, "positions": list(s.positions), "values": list(s.values)}
     if seconds is not None:
         rate = 1000  # the resolved curve's breakpoints do not depend on the rate
         out["resolved"] = s.resolved(max(2, round(seconds * rate) + 1), rate)
     return JSONResponse(out)
 
 
+def steer_curve(run: Path, spec: str, seconds: float | None) -> dict:
+    """A steering spec checked against the run's labels (as `inspire generate --steer` checks it)
+    and resolved for drawing: the breakpoints, and each label's mixing weight at the clip's ends
+    and every breakpoint in between (linear between them: exactly the weights generate uses at
+    every sample; a curve in seconds reaching past the clip's end is drawn to its last point)."""
+    import numpy as np
+
+    names = checks.run_labels(run)
+    st = _cli_check(lambda: curves.parse_steer(spec), "spec")
+    if names is None:
+        raise _refuse(f"{run}: no readable config.json, so its model's labels are unknown (inspire train writes it)",
+                      "run")
+    _cli_check(lambda: checks.check_steer_labels(names, run), "spec")
+    st = _cli_check(lambda: st.bind(names), "spec")
+    rows = st.rows(names)
+    clip = float(seconds) if seconds is not None else 1.0
+    inner = [p * clip if st.unit == "fraction" else p for p in st.positions]
+    times = sorted({0.0, clip, *(t for t in inner if t > 0.0)})
+    w = st.weights(np.asarray(times), clip, rows, len(names) + 1)
+    row_names = [curves.STEER_NONE, *names]
+    series = [{"label": row_names[r], "row": r, "weights": [round(float(v), 6) for v in w[:, r]]}
+              for r in sorted(set(rows), key=rows.index)]
+    return {"spec": st.spec, "unit": st.unit, "positions": list(st.positions), "labels_at": list(st.labels),
+            "labels": names, "seconds": clip if seconds is not None else None,
+            "times_s": [round(t, 6) for t in times], "series": series}
+
+
+async def api_steer(request: Request) -> Response:
+    """{"run": RUN?, "spec": TEXT, "seconds": S?} -> the run's labels and the steering curve for
+    drawing (steer_curve), or 400 with `inspire generate --steer`'s own message."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("spec"), str):
+        raise _refuse('expected {"run": "r0", "spec": "nebula:through-space", "seconds": 30}', "spec")
+    _known(body, ("run", "spec", "seconds"))
+    run = _jobs(request).run_of(body.get("run"))
+    seconds = _seconds_of(body)
+    return JSONResponse(await run_in_threadpool(steer_curve, run, body["spec"], seconds))
+
+
+def _seconds_of(body: dict) -> float | None:
+    seconds = body.get("seconds")
+    if seconds is not None and not (_is_number(seconds) and seconds > 0 and math.isfinite(seconds)):
+        raise _refuse(f"seconds: expected a length > 0, got {seconds!r}", "seconds")
+    return seconds
+
+
 ROUTES = [
     Route("/api/schedule", api_schedule, methods=["POST"]),
+    Route("/api/steer", api_steer, methods=["POST"]),
     Route("/api/generate", api_generate, methods=["POST"]),
     Route("/api/render", api_render, methods=["POST"]),
     Route("/api/jobs", api_jobs),

@@ -249,7 +249,8 @@ SPEC: dict = {
         },
         "/api/runs": {
             "get": {
-                "summary": "the opened runs: checkpoints with their previews, the chosen checkpoint",
+                "summary": "the opened runs: checkpoints with their previews, the chosen checkpoint, and labels (the "
+                           "names a model trained with labels is steered by; [] without, null when unknown)",
                 "responses": {"200": {"description": '{"runs": [Run]}'}},
             }
         },
@@ -432,7 +433,7 @@ _TRACK = {"name": "id", "in": "path", "required": True, "schema": {"type": "stri
           "description": "a prepared track's id (GET /api/runs/{key}/tracks)"}
 _FIELD_ERROR = {
     "description": 'refused before anything started: {"error": the command line\'s own message, "field": the form '
-                   'field it is about (+ "index" of a temperature curve, "part" and "key" of the arrangement)}',
+                   'field it is about (+ "index" of a curve in a sweep, "part" and "key" of the arrangement)}',
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 _STARTED = {"description": '{"id": JOB, "job": Job}',
@@ -489,12 +490,26 @@ _JOBS_PATHS = {
             {"name": "seconds", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 30}}],
         "responses": {"200": {"description": "audio/wav"}, "400": _ERROR, "404": _ERROR}}},
     "/api/schedule": _post(
-        "check a temperature curve with `inspire generate`'s own parser: its breakpoints (resolved in seconds "
-        "for a clip of ?seconds)",
-        {"type": "object", "required": ["spec"], "properties": {"spec": {"type": "string"},
-                                                                "seconds": {"type": "number"}}},
-        {"200": {"description": '{"spec", "unit", "positions", "values", "resolved": {"times_s", "values"}}'},
+        "check a temperature, min-p or top-p curve with `inspire generate`'s own parser: its breakpoints "
+        "(resolved in seconds for a clip of `seconds`)",
+        {"type": "object", "required": ["spec"], "properties": {
+            "spec": {"type": "string"}, "seconds": {"type": "number"},
+            "control": {"enum": ["temperature", "min-p", "top-p"], "description": "default temperature"}}},
+        {"200": {"description": '{"spec", "control", "unit", "positions", "values", '
+                                '"resolved": {"times_s", "values"}}'},
          "400": _FIELD_ERROR, "401": _ERROR}),
+    "/api/steer": _post(
+        "check a steering curve (`inspire generate --steer`) against a run's labels and resolve it for drawing: "
+        "each label's mixing weight at the clip's ends and breakpoints (linear in between); 400 with the command "
+        "line's message for an unknown label (listing the known ones) or a model trained without labels",
+        {"type": "object", "required": ["spec"], "properties": {
+            "run": {"type": "string", "description": "run key (optional when one run is open)"},
+            "spec": {"type": "string",
+                     "description": "nebula, nebula:through-space or 0s:nebula,20s:through-space,45s:none"},
+            "seconds": {"type": "number", "description": "the clip's length (default 1: times are fractions)"}}},
+        {"200": {"description": '{"spec", "unit", "positions", "labels_at", "labels" (the run\'s), "seconds", '
+                                '"times_s", "series": [{"label", "row" (0: none), "weights"}]}'},
+         "400": _FIELD_ERROR, "401": _ERROR, "404": _ERROR}),
     "/api/generate": _post(
         "start `inspire generate` as a job; per run one generate runs at a time, the next waits queued",
         {"type": "object", "additionalProperties": False, "properties": {
@@ -504,6 +519,14 @@ _JOBS_PATHS = {
             "n": {"type": "integer", "minimum": 1}, "seconds": {"type": "number", "exclusiveMinimum": 0},
             "temperature": {"type": "array", "items": {"type": "string"},
                             "description": "schedules (1.0, 0.875:1.15, 0s:0.9,20s:1.1); several make a sweep"},
+            "min_p": {"type": "array", "items": {"type": "string"},
+                      "description": "min-p truncation curves in [0, 1) (--min-p; 0 = off); several sweep"},
+            "top_p": {"type": "array", "items": {"type": "string"},
+                      "description": "top-p truncation curves in (0, 1] (--top-p; 1 = off); several sweep"},
+            "guard": {"type": "boolean", "description": "the collapse guard (--guard; not with steer)"},
+            "steer": {"type": "array", "items": {"type": "string"},
+                      "description": "steering curves over the run's labels (--steer; a model trained with labels)"},
+            "guidance": {"type": "number", "minimum": 0, "maximum": 10, "description": "--guidance, with steer"},
             "seed": {"type": "integer"},
             "prime": {"description": '"corpus" (a random stretch per clip) or {"track", "start_s", "seconds"}'}}},
         {"202": _STARTED, "400": _FIELD_ERROR, "401": _ERROR, "409": _ERROR}),

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from inspire.errors import UserInputError
 from inspire.files import read_json, write_json
+from inspire.samplernn.checks import run_labels
 
 STUDIO_FILE = "studio.json"
 FORMAT_VERSION = 1
@@ -124,8 +125,10 @@ def choose(run: Path, name: str | None) -> dict:
 
 
 def summary(run: Path) -> dict:
-    """What the runs view lists for a run: its name, checkpoints with previews, the choice."""
-    return {"name": run.name, "checkpoints": checkpoints(run), "chosen": choice(run)}
+    """What the runs view lists for a run: its name, checkpoints with previews, the choice, and the
+    label names a model trained with labels can be steered by (RUN/config.json; [] for a model
+    trained without, None when unknown)."""
+    return {"name": run.name, "checkpoints": checkpoints(run), "chosen": choice(run), "labels": run_labels(run)}
 
 
 def _read_studio(run: Path) -> dict:

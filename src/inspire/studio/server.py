@@ -15,13 +15,14 @@ Routes (documented as OpenAPI at /api/openapi.json, readable at /api/docs):
     PUT  /api/clips/{id}/marks             a person's verdict, star and keeper regions
     GET  /api/clips/{id}/lineage/{n}.wav   the source passage the clip's n-th lineage match echoes
     GET  /api/waveform/{root}/{path}       peaks + spectrogram of an audio file (cached)
-    GET  /api/runs                         runs: checkpoints with previews, the chosen checkpoint
+    GET  /api/runs                         runs: checkpoints with previews, the chosen checkpoint, labels
     GET  /api/runs/{key}/metrics           the training curve (incremental with ?since=)
     PUT  /api/runs/{key}/checkpoint        choose the checkpoint to generate from
     GET  /api/runs/{key}/tracks            the run's prepared tracks (to prime generate from a moment)
     GET  /api/runs/{key}/tracks/{id}/waveform      peaks + spectrogram of a prepared track
     GET  /api/runs/{key}/tracks/{id}/excerpt.wav   a stretch of it (?start=S&seconds=N)
-    POST /api/schedule                     check a temperature curve with generate's own parser
+    POST /api/schedule                     check a temperature, min-p or top-p curve with generate's own parser
+    POST /api/steer                        check a steering curve against a run's labels; its weights to draw
     POST /api/generate                     start `inspire generate` as a job (studio/jobs.py)
     POST /api/render                       write RUN/pieces/NAME.toml, start `inspire compose` on it
     GET  /api/jobs                         every job, newest first (state, progress, ETA, clips)

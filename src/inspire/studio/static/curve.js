@@ -15,7 +15,7 @@ export const PRESETS = [
   ['rise and fall', '0:0.9,0.5:1.15,1:0.9'],
 ];
 const HIT_PX = 9;
-const PAD = { l: 40, r: 22, t: 10, b: 22 };
+export const PAD = { l: 40, r: 22, t: 10, b: 22 };  // the plot's margins (steer.js draws on the same axis)
 const V_MIN = 0.01;
 const V_MAX = 5;
 

@@ -1,5 +1,6 @@
 // The generate view: the form of `inspire generate` (run, checkpoint, clips, length, seed, the
-// temperature curves drawn by hand, a prime from a moment of the corpus), and the jobs: progress,
+// temperature curves drawn by hand, min-p and top-p truncation, the collapse guard, steering curves
+// over a labelled model's labels with guidance, a prime from a moment of the corpus), and the jobs: progress,
 // ETA, cancel, resume, and the clips of each job. The jobs run on the server (studio/jobs.py) as
 // the command line itself; every tab polls the same list.
 
@@ -7,6 +8,7 @@ import WaveSurfer from './vendor/wavesurfer/wavesurfer.esm.js';
 import RegionsPlugin from './vendor/wavesurfer/plugins/regions.esm.js';
 import { ApiError, clock, getJSON, postJSON, say, token } from './api.js';
 import { CurveEditor } from './curve.js';
+import { SpecList, SteerEditor } from './steer.js';
 import { loadWaveform } from './wave.js';
 
 const COLOURS = ['#ff9f5a', '#7cc4ff', '#5fd38d', '#d98cff', '#ffd166', '#ff6b6b'];
@@ -18,6 +20,8 @@ const state = {
   ready: false,
   runs: [],
   editors: [],
+  steers: [],        // SteerEditor per steering curve (a labelled model only)
+  truncation: {},    // min_p, top_p: SpecList
   cards: new Map(),  // job id -> JobCard
   tracks: null,      // {run, tracks, sample_rate}
   trackWave: null,   // {ws, regions, region, track}
@@ -35,16 +39,23 @@ function seconds() {
   return v > 0 && Number.isFinite(v) ? v : 30;
 }
 
-function relabelCurves() {
+/** "all 8 clips", "clips 1, 3" (clips take the curves in turn: `stride` clips per turn). */
+function clipsOf(i, k, stride) {
   const n = Math.max(1, Math.round(Number($('g-n').value)) || 1);
+  if (k === 1) return `all ${n} clips`;
+  const mine = [];
+  for (let c = 0; c < n; c++) if (Math.floor(c / stride) % k === i) mine.push(c + 1);
+  const shown = mine.length > 4 ? `${mine.slice(0, 3).join(', ')} … ${mine[mine.length - 1]}` : mine.join(', ');
+  return mine.length ? `clip${mine.length > 1 ? 's' : ''} ${shown}` : 'no clip (more curves than clips)';
+}
+
+function relabelCurves() {
   const k = state.editors.length;
-  state.editors.forEach((e, i) => {
-    const mine = [];
-    for (let c = i; c < n; c += k) mine.push(c + 1);
-    const shown = mine.length > 4 ? `${mine.slice(0, 3).join(', ')} … ${mine[mine.length - 1]}` : mine.join(', ');
-    const text = k === 1 ? `all ${n} clips` : mine.length ? `clip${mine.length > 1 ? 's' : ''} ${shown}` : 'no clip (more curves than clips)';
-    e.setLabel(k === 1 ? 'curve' : `curve ${i + 1}`, text, { removable: k > 1 });
-  });
+  state.editors.forEach((e, i) => e.setLabel(k === 1 ? 'curve' : `curve ${i + 1}`, clipsOf(i, k, 1), { removable: k > 1 }));
+  // The sweep's order (inspire generate): temperature fastest, then min-p, top-p, steering.
+  const stride = k * Object.values(state.truncation).reduce((a, l) => a * Math.max(1, l.specs.length), 1);
+  const m = state.steers.length;
+  state.steers.forEach((e, i) => e.setLabel(m === 1 ? 'steering' : `steering ${i + 1}`, clipsOf(i, m, stride), { removable: m > 1 }));
 }
 
 function addCurve(spec) {
@@ -65,12 +76,46 @@ function addCurve(spec) {
   return editor;
 }
 
+function addSteer(spec) {
+  const editor = new SteerEditor($('g-steers'), {
+    spec,
+    run: () => $('g-run').value || null,
+    seconds: seconds(),
+    labels: (currentRun() && currentRun().labels) || [],
+    onRemove: (e) => {
+      if (state.steers.length === 1) return;
+      state.steers = state.steers.filter((x) => x !== e);
+      e.el.remove();
+      relabelCurves();
+    },
+  });
+  state.steers.push(editor);
+  relabelCurves();
+  return editor;
+}
+
+/** The Steer section shows only for a model trained with labels (RUN/config.json's). */
+function showSteer() {
+  const run = currentRun();
+  const labels = (run && run.labels) || [];
+  const box = $('g-steer-section');
+  box.hidden = !labels.length;
+  box.dataset.labels = JSON.stringify(labels);
+  if (!labels.length) return;
+  if (!state.steers.length) addSteer('');
+  for (const e of state.steers) {
+    e.setLabels(labels);
+    if (e.spec) e.check(e.spec);  // another run: its labels judge the text
+  }
+}
+
 function fillRuns() {
   const select = $('g-run');
   const before = select.value;
   select.replaceChildren(...state.runs.map((r) => new Option(r.name, r.key)));
   if (state.runs.some((r) => r.key === before)) select.value = before;
   fillCheckpoints();
+  showSteer();
 }
 
 function currentRun() {
@@ -113,6 +158,15 @@ function showError(err) {
     state.editors[data.index].showError(err.message);
     return;
   }
+  if (state.truncation[field]) {
+    state.truncation[field].showError(Number.isInteger(data.index) ? data.index : 0, err.message);
+    return;
+  }
+  const steers = state.steers.filter((e) => e.spec);
+  if (field === 'steer' && Number.isInteger(data.index) && steers[data.index]) {
+    steers[data.index].showError(err.message);
+    return;
+  }
   const slot = document.querySelector(`#gen-form .field-error[data-error-for="${field}"]`)
     || document.querySelector('#gen-form .field-error[data-error-for=""]');
   slot.textContent = err.message;
@@ -133,6 +187,14 @@ function body() {
     seconds: numberOrNull('g-seconds'),
     temperature: state.editors.map((e) => e.spec),
   };
+  for (const [key, list] of Object.entries(state.truncation)) if (list.specs.length) b[key] = list.specs;
+  b.guard = $('g-guard').checked;
+  if (!$('g-steer-section').hidden) {
+    const steers = state.steers.map((e) => e.spec).filter(Boolean);
+    if (steers.length) b.steer = steers;
+    const guidance = numberOrNull('g-guidance');
+    if (guidance !== null) b.guidance = guidance;
+  }
   const seed = numberOrNull('g-seed');
   if (seed !== null) b.seed = seed;
   const prime = document.querySelector('input[name="g-prime"]:checked').value;
@@ -156,6 +218,7 @@ async function start(ev) {
   }
   clearErrors();
   for (const e of state.editors) e.showError('');
+  for (const list of Object.values(state.truncation)) list.clearErrors();
   const button = $('g-start');
   button.disabled = true;
   try {
@@ -310,8 +373,15 @@ class JobCard {
     badge.textContent = job.cancelling ? 'cancelling' : job.interrupted ? 'interrupted' : job.state;
     badge.className = `badge state s-${job.state}`;
     const req = job.request || {};
-    el.querySelector('.what').textContent = job.kind === 'render'
-      ? `render ${req.name}` : `${req.n} × ${req.seconds} s, T ${(req.temperature || []).join(' | ')}`;
+    const extra = [
+      ...[['min_p', 'min-p', '0'], ['top_p', 'top-p', '1']].filter(([k, , off]) => req[k] && req[k].join() !== off)
+        .map(([k, name]) => `${name} ${req[k].join(' | ')}`),
+      req.guard ? 'guard' : '', req.steer ? `steer ${req.steer.join(' | ')}` : '',
+    ].filter(Boolean);
+    const what = el.querySelector('.what');
+    what.textContent = job.kind === 'render'
+      ? `render ${req.name}` : [`${req.n} × ${req.seconds} s, T ${(req.temperature || []).join(' | ')}`, ...extra].join(' · ');
+    what.title = what.textContent;
     el.querySelector('.when').textContent = (job.created || '').replace('T', ' ').replace('+00:00', ' UTC');
     el.querySelector('.jbar div').style.width = `${Math.round(100 * (job.state === 'done' ? 1 : job.fraction || 0))}%`;
     let line = job.kind === 'render' ? (job.state === 'done' ? 'piece written' : '') : `${job.done}/${job.total} clips`;
@@ -396,14 +466,24 @@ async function init() {
   state.runs = runs;
   fillRuns();
   addCurve('1.0');
+  state.truncation.min_p = new SpecList($('g-min-p'), { control: 'min-p', placeholder: '0 (off), 0.02 or 0s:0,30s:0.05', onChange: relabelCurves });
+  state.truncation.top_p = new SpecList($('g-top-p'), { control: 'top-p', placeholder: '1 (off), 0.95 or 0:1,1:0.9', onChange: relabelCurves });
+  showSteer();
+  $('g-add-steer').addEventListener('click', () => {
+    const last = state.steers[state.steers.length - 1];
+    addSteer(last ? last.spec : '');
+  });
   form().addEventListener('submit', start);
   $('g-add-curve').addEventListener('click', () => {
     const last = state.editors[state.editors.length - 1];
     addCurve(last ? last.spec : '1.0');
   });
-  $('g-run').addEventListener('change', () => { fillCheckpoints(); state.tracks = null; showTrack(); });
+  $('g-run').addEventListener('change', () => { fillCheckpoints(); showSteer(); state.tracks = null; showTrack(); });
   $('g-checkpoint').addEventListener('change', () => { $('g-checkpoint').dataset.user = '1'; });
-  $('g-seconds').addEventListener('input', () => { for (const e of state.editors) e.setSeconds(seconds()); });
+  $('g-seconds').addEventListener('input', () => {
+    for (const e of state.editors) e.setSeconds(seconds());
+    for (const e of state.steers) e.setSeconds(seconds());
+  });
   $('g-n').addEventListener('input', relabelCurves);
   for (const r of document.querySelectorAll('input[name="g-prime"]')) r.addEventListener('change', showTrack);
   $('g-track').addEventListener('change', showTrack);
@@ -430,6 +510,7 @@ export async function show() {
     fillRuns();
   }
   for (const e of state.editors) e.draw();
+  for (const e of state.steers) e.draw();
   await poll();
   document.body.dataset.generateReady = '1';
 }
