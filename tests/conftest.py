@@ -64,3 +64,33 @@ def save_checkpoint(run_dir, model, *, step: int, sample_rate: int = 16000) -> N
         "model": model.state_dict(),
         "step": step,
     })
+
+
+def make_labelled_run(root, labels=("song0", "song1"), *, seed: int = 0, sample_rate: int = 16000):
+    """A prepared run of two 2-s tones whose random-init tiny checkpoint knows `labels`, with label
+    tables that are not zero (as after training) and RUN/config.json written as `inspire train`
+    writes it (the studio reads the labels there)."""
+    import soundfile as sf
+    import torch
+
+    from inspire.audio.dataset import PrepareSettings, prepare
+    from inspire.config import ModelConfig
+    from inspire.samplernn import checkpoint
+    from inspire.samplernn.model import SampleRNN
+
+    root.mkdir(parents=True, exist_ok=True)
+    songs = []
+    for i in range(2):
+        t = np.arange(int(2.0 * sample_rate)) / sample_rate
+        songs.append(root / f"tune{i}.wav")
+        sf.write(str(songs[-1]), 0.4 * np.sin(2 * np.pi * (200 + 150 * i) * t), sample_rate)
+    run = root / "labelled"
+    prepare(songs, run, PrepareSettings(levels=64), progress=False)
+    torch.manual_seed(seed)
+    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=tuple(labels)))
+    with torch.no_grad():
+        for tier in model.tiers:
+            tier.label_table.normal_(0, 1.0)
+    save_checkpoint(run, model.eval(), step=3, sample_rate=sample_rate)
+    checkpoint.write_run_config(run, checkpoint.spec(checkpoint.load(run / "checkpoints" / "best.pt")))
+    return run

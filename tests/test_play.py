@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import save_checkpoint
+from conftest import make_labelled_run, save_checkpoint
 from inspire.config import ModelConfig
 from inspire.errors import UserInputError
 from inspire.samplernn import controls
@@ -489,22 +489,7 @@ def test_generate_uses_the_engine_for_small_batches(run, tmp_path):
 @pytest.fixture
 def labelled(tmp_path):
     """A run whose tiny checkpoint knows two labels, with label tables that are not zero."""
-    from inspire.audio.dataset import PrepareSettings, prepare
-    from inspire.samplernn.model import SampleRNN
-
-    for i in range(2):
-        t = np.arange(int(2.0 * SR)) / SR
-        sf.write(str(tmp_path / f"lsong{i}.wav"), 0.4 * np.sin(2 * np.pi * (220 + 110 * i) * t), SR)
-    run_dir = tmp_path / "labelled"
-    prepare([tmp_path / "lsong0.wav", tmp_path / "lsong1.wav"], run_dir, PrepareSettings(levels=TINY.levels),
-            progress=False)
-    torch.manual_seed(0)
-    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("lsong0", "lsong1")))
-    with torch.no_grad():
-        for tier in model.tiers:
-            tier.label_table.normal_(0, 1.0)
-    save_checkpoint(run_dir, model, step=3, sample_rate=SR)
-    return run_dir
+    return make_labelled_run(tmp_path / "l", labels=("lsong0", "lsong1"))
 
 
 def test_label_pads_and_the_label_control_steer_and_render_again(labelled):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -19,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
-from conftest import save_checkpoint  # noqa: E402
+from conftest import make_labelled_run  # noqa: E402
 from inspire import clips  # noqa: E402
 from inspire.studio.server import create_app  # noqa: E402
 from test_studio_jobs import AUTH, TOKEN, _cli, _post, _start, _tiny_run, _wait  # noqa: E402
@@ -29,31 +28,8 @@ LABELS = ("pads", "drums", "live, take 2")
 
 
 def labelled_run(root: Path, labels=LABELS) -> Path:
-    """A prepared run (two 2-s tracks) whose tiny checkpoint knows `labels` (non-zero label tables),
-    with RUN/config.json written as `inspire train` writes it, so the studio sees its labels."""
-    import torch
-
-    from inspire.audio.dataset import PrepareSettings, prepare
-    from inspire.config import ModelConfig
-    from inspire.samplernn import checkpoint
-    from inspire.samplernn.model import SampleRNN
-
-    root.mkdir(parents=True, exist_ok=True)
-    songs = []
-    for i in range(2):
-        t = np.arange(int(2.0 * SR)) / SR
-        songs.append(root / f"song{i}.wav")
-        sf.write(str(songs[-1]), 0.4 * np.sin(2 * np.pi * (200 + 150 * i) * t), SR)
-    run = root / "labelled"
-    prepare(songs, run, PrepareSettings(levels=64), progress=False)
-    torch.manual_seed(2)
-    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=tuple(labels)))
-    with torch.no_grad():
-        for tier in model.tiers:
-            tier.label_table.normal_(0, 1.0)
-    save_checkpoint(run, model.eval(), step=3, sample_rate=SR)
-    checkpoint.write_run_config(run, checkpoint.spec(checkpoint.load(run / "checkpoints" / "best.pt")))
-    return run
+    """A prepared run whose tiny checkpoint knows `labels`, its config.json as `inspire train` writes it."""
+    return make_labelled_run(root, labels, seed=2)
 
 
 class _Studio:

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 and says so; h
     from starlette.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from conftest import save_checkpoint  # noqa: E402
+from conftest import make_labelled_run, save_checkpoint  # noqa: E402
 from inspire import clips  # noqa: E402
 from inspire.config import ModelConfig  # noqa: E402
 from inspire.studio import live  # noqa: E402
@@ -349,25 +349,8 @@ def test_a_labelled_model_is_steered_live_and_the_take_renders_again(tmp_path):
     """GET /api/live lists a labelled run's labels; start with "steer" and set "label": both are
     recorded in the take at their samples, and `generate --again` renders it exactly."""
     from inspire import cli
-    from inspire.audio.dataset import PrepareSettings, prepare
-    from inspire.samplernn.model import SampleRNN
 
-    songs = []
-    for i in range(2):
-        t = np.arange(int(2.0 * SR)) / SR
-        songs.append(tmp_path / f"tune{i}.wav")
-        sf.write(str(songs[-1]), 0.4 * np.sin(2 * np.pi * (200 + 150 * i) * t), SR)
-    run = tmp_path / "labelled"
-    prepare(songs, run, PrepareSettings(levels=TINY.levels), progress=False)
-    torch.manual_seed(1)
-    model = SampleRNN(ModelConfig(frame_sizes=(4, 2), dim=16, levels=64, labels=("tune0", "tune1")))
-    with torch.no_grad():
-        for tier in model.tiers:
-            tier.label_table.normal_(0, 1.0)
-    save_checkpoint(run, model, step=3, sample_rate=SR)
-    from inspire.samplernn import checkpoint
-
-    checkpoint.write_run_config(run, checkpoint.spec(checkpoint.load(run / "checkpoints" / "best.pt")))
+    run = make_labelled_run(tmp_path, labels=("tune0", "tune1"), seed=1)
     app = create_app([run], token=TOKEN, cache_folder=None)
     with TestClient(app, base_url="http://127.0.0.1:8737") as client:
         assert client.get("/api/live").json()["runs"][0]["labels"] == ["tune0", "tune1"]
