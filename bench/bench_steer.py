@@ -383,18 +383,20 @@ def main() -> None:
     morph_s = 2 * clip_s
     pairs = [(names[i], names[(i + 1) % len(names)]) for i in range(len(names))]
     m_specs = [f'0.25:"{a}",0.75:"{b}"' for a, b in pairs for _ in range(max(1, n_clips // 2))]
-    morphs = generate(labelled, len(m_specs), morph_s, steers=m_specs, seed=4, **gen_kw)
     per = max(1, n_clips // 2)
-    print(f"morphs ({morph_s:g} s, A for the first quarter, B for the last): share of A at the start / B at the end")
     mo = []
-    for k, (a, b) in enumerate(pairs):
-        clips = morphs[k * per : (k + 1) * per]
-        start = shares(clf, clips, len(order), part=(0.0, 0.25))
-        end = shares(clf, clips, len(order), part=(0.75, 1.0))
-        print(f"  {a} -> {b}: start A {start[idx[a]]:.2f} (B {start[idx[b]]:.2f}), "
-              f"end B {end[idx[b]]:.2f} (A {end[idx[a]]:.2f})")
-        mo.append({"from": a, "to": b, "start_from": float(start[idx[a]]), "start_to": float(start[idx[b]]),
-                   "end_to": float(end[idx[b]]), "end_from": float(end[idx[a]])})
+    for how, guidance in (("plain", None), (f"guided (w={args.guidance:g})", args.guidance)):
+        morphs = generate(labelled, len(m_specs), morph_s, steers=m_specs, seed=4, guidance=guidance, **gen_kw)
+        print(f"morphs, {how} ({morph_s:g} s, A for the first quarter, B for the last): share of A at the start / "
+              "B at the end")
+        for k, (a, b) in enumerate(pairs):
+            clips = morphs[k * per : (k + 1) * per]
+            start = shares(clf, clips, len(order), part=(0.0, 0.25))
+            end = shares(clf, clips, len(order), part=(0.75, 1.0))
+            print(f"  {a} -> {b}: start A {start[idx[a]]:.2f} (B {start[idx[b]]:.2f}), "
+                  f"end B {end[idx[b]]:.2f} (A {end[idx[a]]:.2f})")
+            mo.append({"from": a, "to": b, "guidance": guidance, "start_from": float(start[idx[a]]),
+                       "start_to": float(start[idx[b]]), "end_to": float(end[idx[b]]), "end_from": float(end[idx[a]])})
     results["morphs"] = mo
 
     # 3. speed
