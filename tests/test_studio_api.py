@@ -81,6 +81,22 @@ def test_folders_list_the_run_and_its_clips_folder(client, run):
     assert data["folders"][0]["run"] == str(run.resolve())
 
 
+def test_a_folder_of_runs_opens_the_runs_inside_it(run, tmp_path):
+    """`inspire studio DIR` where DIR holds the run (the demo's folder): the run is opened too
+    (runs view, generate, live), and its clips are listed once, under it."""
+    loose = tmp_path / "other" / "clips"
+    make_clips(loose, 2, seed=3)
+    app = create_app([tmp_path], token=TOKEN, cache_folder=tmp_path / "cache")
+    with TestClient(app, base_url="http://127.0.0.1:8737") as c:
+        data = c.get("/api/folders").json()
+        assert [r["path"] for r in data["runs"]] == [str(run.resolve())]
+        paths = sorted(f["path"] for f in data["folders"])
+        assert paths == sorted([str((run / "clips" / "job").resolve()), str(loose.resolve())])
+        assert len(_clips(c)) == 14
+        assert c.get(_clips(c)[0]["audio_url"]).status_code == 200
+        assert c.get("/api/runs").json()["runs"][0]["path"] == str(run.resolve())
+
+
 def test_page_is_served_and_gets_the_token_only_when_authenticated(client):
     anonymous = client.get("/")
     assert anonymous.status_code == 200

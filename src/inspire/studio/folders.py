@@ -23,6 +23,7 @@ from inspire.errors import UserInputError
 # and their stems, which the arrange view lists).
 _SKIP = {"report_files", "__pycache__", "pieces"}
 _MAX_DEPTH = 3  # RUN/clips/JOB/discarded is as deep as the tools go
+_RUNS_DEPTH = 2  # runs found inside an opened folder: DIR/run, DIR/runs/album
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,19 @@ class Roots:
             if any(r.path == resolved for r in roots):
                 continue
             roots.append(Root(f"r{len(roots)}", resolved, is_run(resolved)))
+        # A folder of runs (`inspire studio runs/`, the demo's folder) opens the runs inside it too:
+        # each is a root of its own (its training view, generate and live), inside what was opened.
+        for root in list(roots):
+            if root.is_run:
+                continue
+            for sub in _subfolders(root.path, _RUNS_DEPTH):
+                try:
+                    sub = sub.resolve()
+                except OSError:
+                    continue
+                if (_inside(sub, root.path) and is_run(sub) and not any(r.path == sub for r in roots)
+                        and not any(r.is_run and _inside(sub, r.path) for r in roots)):
+                    roots.append(Root(f"r{len(roots)}", sub, True))
         self.roots = roots
         self.by_key = {r.key: r for r in roots}
         self.clips_folders: list[ClipsFolder] = []
@@ -104,6 +118,7 @@ class Roots:
                 candidates = [top, *_subfolders(top, _MAX_DEPTH - 1)] if top.is_dir() else []
             else:
                 candidates = [root.path, *_subfolders(root.path, _MAX_DEPTH)]
+            nested = [r.path for r in self.roots if r.is_run and r is not root and _inside(r.path, root.path)]
             for folder in candidates:
                 try:
                     folder = folder.resolve()
@@ -111,7 +126,9 @@ class Roots:
                     continue
                 if folder in known or not _inside(folder, root.path):
                     continue
-                if folder == root.path or holds_clips(folder):
+                if any(_inside(folder, run) for run in nested):
+                    continue  # listed under that run's own root
+                if (folder == root.path and not nested) or holds_clips(folder):  # a folder of runs is none
                     self.clips_folders.append(ClipsFolder(f"c{len(self.clips_folders)}", root, folder))
                     known.add(folder)
         return self.clips_folders
