@@ -14,22 +14,18 @@ on it and hear that stretch; the job then runs `inspire generate --prime corpus:
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-import soundfile as sf
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inspire.audio.dataset import PreparedData, load_prepared
-from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError
-from inspire.studio import peaks
+from inspire.studio import peaks, wire
 from inspire.studio.server import ApiError
 
 MAX_EXCERPT_S = 30.0
@@ -89,13 +85,9 @@ def excerpt(request: Request) -> bytes:
         raise ApiError(400, f"need start >= 0 and 0 < seconds <= {MAX_EXCERPT_S:g}, got {start:g} and {seconds:g}")
     i0 = min(track.samples, round(start * sr))
     try:
-        classes = np.asarray(data.array(track)[i0 : i0 + round(seconds * sr)])
+        return wire.track_wav(data, track, i0, min(track.samples, i0 + round(seconds * sr)))
     except InspireError as exc:
         raise ApiError(404, str(exc)) from None
-    audio = dequantize(classes, kind=data.settings.quantization, levels=data.settings.levels)
-    buf = io.BytesIO()
-    sf.write(buf, audio, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 async def api_tracks(request: Request) -> Response:

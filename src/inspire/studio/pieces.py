@@ -51,6 +51,7 @@ from inspire.compose.arrange import PIECE_KIND
 from inspire.curate.curate import load_curation
 from inspire.errors import DiskFullError, InspireError
 from inspire.files import AUDIO_EXTENSIONS, read_json, write_text
+from inspire.studio import wire
 
 PIECES = "pieces"  # RUN/pieces/: where the studio saves and renders pieces
 MAX_BODY = 1 << 20  # bytes: a 2,000-part arrangement is about 300 kB
@@ -618,17 +619,12 @@ def _answers(handler):
 
 async def _body(request: Request) -> tuple[object | None, str | None]:
     """(JSON, None) or (None, TOML text) by the request's Content-Type; at most MAX_BODY bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise PieceError(413, f"request body too large (at most {MAX_BODY} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PieceError(413, f"request body too large (at most {MAX_BODY} bytes)")
-        chunks.append(chunk)
     try:
-        raw = b"".join(chunks).decode("utf-8")
+        body = await wire.read_body(request, MAX_BODY)
+    except wire.BodyTooLarge as exc:
+        raise PieceError(413, str(exc)) from None
+    try:
+        raw = body.decode("utf-8")
     except UnicodeDecodeError:
         raise PieceError(400, "request body is not UTF-8 text") from None
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -48,7 +48,6 @@ browser's Origin must be the page's own. Files are served only from inside the o
 from __future__ import annotations
 
 import hmac
-import io
 import ipaddress
 import json
 import math
@@ -64,7 +63,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
-import soundfile as sf
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -76,9 +74,8 @@ from starlette.staticfiles import StaticFiles
 
 from inspire import clips
 from inspire.audio.dataset import load_prepared
-from inspire.audio.quantize import dequantize
 from inspire.errors import InspireError, UserInputError
-from inspire.studio import live, openapi, pieces, runs
+from inspire.studio import live, openapi, pieces, runs, wire
 from inspire.studio.folders import ClipsFolder, Roots
 from inspire.studio.peaks import Cache, default_cache_folder
 
@@ -286,13 +283,9 @@ class Studio:
             raise ApiError(422, f"clip {clip_id}: lineage match {n} is malformed ({match!r})") from None
         end = min(track.samples, start + int(round(length * sr)))
         try:
-            classes = prep.array(track)[start:end]
+            return wire.track_wav(prep, track, start, end)
         except InspireError as exc:
             raise ApiError(404, str(exc)) from None
-        audio = dequantize(classes, kind=prep.settings.quantization, levels=prep.settings.levels)
-        buf = io.BytesIO()
-        sf.write(buf, audio, sr, format="WAV", subtype="PCM_16")
-        return buf.getvalue()
 
     def _prepared_data(self, run: Path):
         """The run's prepared data, read again when its manifest changes (more tracks prepared)."""
@@ -387,16 +380,10 @@ def _error(status: int, message: str, **extra) -> JSONResponse:
 
 async def _json_body(request: Request):
     """The request's JSON body, at most MAX_BODY bytes (413 beyond), 400 when it is not JSON."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise ApiError(413, f"request body too large (at most {MAX_BODY} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, f"request body too large (at most {MAX_BODY} bytes)")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    try:
+        raw = await wire.read_body(request, MAX_BODY)
+    except wire.BodyTooLarge as exc:
+        raise ApiError(413, str(exc)) from None
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
