@@ -16,12 +16,10 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402
 
 from conftest import make_labelled_run  # noqa: E402
 from inspire import clips  # noqa: E402
-from inspire.studio.server import create_app  # noqa: E402
-from test_studio_jobs import AUTH, TOKEN, _cli, _post, _start, _tiny_run, _wait  # noqa: E402
+from test_studio_jobs import AUTH, _cli, _post, _start, _Studio, _tiny_run, _wait  # noqa: E402
 
 SR = 16000
 LABELS = ("pads", "drums", "live, take 2")
@@ -30,16 +28,6 @@ LABELS = ("pads", "drums", "live, take 2")
 def labelled_run(root: Path, labels=LABELS) -> Path:
     """A prepared run whose tiny checkpoint knows `labels`, its config.json as `inspire train` writes it."""
     return make_labelled_run(root, labels, seed=2)
-
-
-class _Studio:
-    def __init__(self, paths):
-        self.app = create_app(paths, token=TOKEN, cache_folder=None)
-        self.client = TestClient(self.app, base_url="http://127.0.0.1:8737")
-
-    def close(self):
-        self.app.state.jobs.shutdown()
-        self.client.close()
 
 
 @pytest.fixture(scope="module")

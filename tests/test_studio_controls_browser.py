@@ -14,7 +14,7 @@ import pytest
 from inspire import clips
 from test_studio_browser import TOKEN, _Server, _wait, driver  # noqa: F401 (driver: a fixture)
 from test_studio_controls import labelled_run
-from test_studio_generate_browser import _type
+from test_studio_generate_browser import _run_job, _type
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -102,12 +102,7 @@ def test_steer_and_truncation_from_the_page(driver, studio, tmp_path):  # noqa: 
     _wait(d, lambda: json.loads(canvas.get_attribute("data-plot"))["t1"] == 0.5, "the axis did not follow the length")
     if SHOTS:
         d.save_screenshot(str(Path(SHOTS) / "steer-form.png"))
-    d.find_element(By.ID, "g-start").click()
-    _wait(d, lambda: d.execute_script("const j = document.querySelector('.job');"
-                                      "return j && ['done', 'failed'].includes(j.dataset.state)"),
-          "the job did not finish")
-    job = d.find_element(By.CSS_SELECTOR, ".job")
-    assert job.get_attribute("data-state") == "done", job.text
+    job = _run_job(d)
     assert "2/2 clips" in job.text and "steer pads:drums" in job.find_element(By.CLASS_NAME, "what").text
     assert job.find_element(By.CLASS_NAME, "job-command").text.endswith(
         "--temperature 1.0 --min-p 0s:0,0.5s:0.1 --steer pads:drums --guidance 1.5 --seed 3")

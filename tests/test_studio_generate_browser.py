@@ -51,6 +51,17 @@ def _offset(canvas, t, v) -> tuple[int, int]:
     return round(x - p["w"] / 2), round(y - p["h"] / 2)
 
 
+def _run_job(d):
+    """Press Generate, wait for the job's card to end, and return it (asserted done)."""
+    d.find_element(By.ID, "g-start").click()
+    _wait(d, lambda: d.execute_script("const j = document.querySelector('.job');"
+                                      "return j && ['done', 'failed'].includes(j.dataset.state)"),
+          "the job did not finish")
+    job = d.find_element(By.CSS_SELECTOR, ".job")
+    assert job.get_attribute("data-state") == "done", job.text
+    return job
+
+
 def _type(d, element, text):
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.DELETE)
@@ -122,12 +133,7 @@ def test_a_tiny_generate_job_runs_from_the_page_and_its_clips_appear(driver, stu
     _wait(d, lambda: float(wave.get_attribute("data-start")) > 2, "the click did not move the prime")
     start = float(wave.get_attribute("data-start"))
     assert start == pytest.approx(2.4, abs=0.2)
-    d.find_element(By.ID, "g-start").click()
-    _wait(d, lambda: d.execute_script("const j = document.querySelector('.job');"
-                                      "return j && ['done', 'failed'].includes(j.dataset.state)"),
-          "the job did not finish")
-    job = d.find_element(By.CSS_SELECTOR, ".job")
-    assert job.get_attribute("data-state") == "done", job.text
+    job = _run_job(d)
     assert "3/3 clips" in job.text
     assert "--temperature 1.0 --temperature 0.875:1.15 --seed 4" in job.find_element(By.CLASS_NAME, "job-command").text
 
