@@ -355,8 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=None, help="clips per setting (default 24; --quick 3)")
     p.add_argument("--seconds", type=float, default=None, help="clip length (default 45; --quick 4)")
     p.add_argument("--ramp", default="0.875:1.15", help="the temperature ramp studied")
-    p.add_argument("--min-p", default="0.02,0.05,0.1", type=lambda v: v.split(","), help="min-p values")
-    p.add_argument("--top-p", default="0.98,0.95,0.9", type=lambda v: v.split(","), help="top-p values")
+    p.add_argument(
+        "--min-p", default="0.02,0.05,0.1", type=lambda v: [c for c in v.split(",") if c], help="min-p values ('' none)"
+    )
+    p.add_argument(
+        "--top-p", default="0.98,0.95,0.9", type=lambda v: [c for c in v.split(",") if c], help="top-p values ('' none)"
+    )
     p.add_argument(
         "--combos",
         default="min-p=0.05+guard",
