@@ -62,7 +62,7 @@ def test_without_a_collapse_the_guard_changes_nothing():
 
 def test_interventions_are_recorded_and_replay_exactly():
     m, seeds = _sharp_model(), [2, 3]
-    config = guard.GuardConfig(flatness=0.3, **QUICK)
+    config = guard.GuardConfig(flatness=0.3, budget=10.0, **QUICK)  # retries, not the budget, end it
     got, log = _run(m, seeds, config, temperature=_steep, min_p=_min_p)
     assert got.shape == (2, N)
     events = [e for stream in log for e in stream]
@@ -79,6 +79,23 @@ def test_interventions_are_recorded_and_replay_exactly():
         alone, relog = _run(m, [seed], config, temperature=_steep, min_p=_min_p, replay=[log[i]], replay_until=N)
         assert torch.equal(alone[0], got[i]), f"stream {i} did not replay"
         assert relog == [log[i]]
+
+
+def test_the_guard_stops_redrawing_once_its_budget_is_spent():
+    """A stream that falls into noise again and again is let be once the redrawn stretches add up
+    to `budget` of the clip, however many retries each place would still get."""
+    m, seeds = _sharp_model(), [2, 3]
+    free, _ = _run(m, seeds, guard.GuardConfig(flatness=0.3, **{**QUICK, "retries": 50}), temperature=_steep)
+    config = guard.GuardConfig(flatness=0.3, budget=0.75, **{**QUICK, "retries": 50})
+    got, log = _run(m, seeds, config, temperature=_steep)
+    for stream in log:
+        redrawn = sum(e["at"] - e["to"] for e in stream if "to" in e)
+        assert 0 < redrawn <= 0.75 * N
+        assert stream[-1].get("gave_up") and sum(bool(e.get("gave_up")) for e in stream) == 1
+    assert not torch.equal(free, got)  # without the budget it went on redrawing
+    for i, seed in enumerate(seeds):  # and the record replays exactly
+        alone, _ = _run(m, [seed], config, temperature=_steep, replay=[log[i]], replay_until=N)
+        assert torch.equal(alone[0], got[i])
 
 
 def test_replaying_a_guarded_clip_longer_keeps_its_start():
@@ -103,7 +120,9 @@ def test_frame_flatness_tells_noise_from_tone_and_silence():
     assert np.all(flat[2] == 0) and np.all(flat[3] == 0)  # silent: never noise
 
 
-@pytest.mark.parametrize("field, value", [("flatness", 1.2), ("span_s", 0), ("retries", 0), ("ease", 0), ("ease", 1.5)])
+@pytest.mark.parametrize(
+    "field, value", [("flatness", 1.2), ("span_s", 0), ("retries", 0), ("ease", 0), ("ease", 1.5), ("budget", 0)]
+)
 def test_bad_guard_settings_are_one_line_errors(field, value):
     with pytest.raises(UserInputError) as e:
         guard.GuardConfig(**{field: value})
