@@ -324,11 +324,19 @@ def test_headless_take_renders_again_exactly_and_curates(run, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def _as_in_a_terminal() -> None:
+    """The child as a terminal starts it: Ctrl-C delivered and at its default. A child inherits
+    an ignored or blocked SIGINT from its parent (here the test process, after whatever earlier
+    tests and their libraries did), and would then play on through the Ctrl-C."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_take_whole(run, tmp_path):
     takes = tmp_path / "takes"
     proc = subprocess.Popen([sys.executable, "-m", "inspire", "play", str(run), "--audio-device", "none", "--seed", "2",
                              "--temperature", "0s:1.0,2s:0.8", "--record", str(takes), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
     # Ctrl-C once a second is on disk: the take's file exists before the engine's first block,
     # and on a fresh checkout the engine first compiles its kernels (tens of seconds on a busy CI).
     deadline = time.monotonic() + 300
