@@ -323,7 +323,6 @@ def test_headless_take_renders_again_exactly_and_curates(run, tmp_path, capsys):
     assert "curation" in json.loads(wav.with_suffix(".json").read_text())
 
 
-@pytest.mark.slow
 def _as_in_a_terminal() -> None:
     """The child as a terminal starts it: Ctrl-C delivered and at its default. A child inherits
     an ignored or blocked SIGINT from its parent (here the test process, after whatever earlier
@@ -332,6 +331,7 @@ def _as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_take_whole(run, tmp_path):
     takes = tmp_path / "takes"
     proc = subprocess.Popen([sys.executable, "-m", "inspire", "play", str(run), "--audio-device", "none", "--seed", "2",
