@@ -13,16 +13,23 @@ last checkpoint, so budgets add up; `small` preset, `tiny` with --quick), or it 
 2. writes each as a WAV with a sidecar (temperature curve, truncation, guard interventions) under
    OUT/<label>/<setting>/ and curates every setting's folder (`inspire.curate.curate_folder`:
    report.html there shows every clip's spectrogram);
-3. prints a table per budget: clips that collapsed (into noise part-way, or noise from the
-   start) and the temperatures where they did; for the survivors, the median variety and
-   spectral flatness of their last 10 s against the plain T = 1.0 clips'; for the guard, its
-   interventions and the share of samples it redrew;
-4. prints the guard's own speed cost: the same batch with and without the guard watching
-   (nothing to redraw), samples per second.
+3. writes each setting's figures to OUT/<label>/<setting>/stats.json (from its WAVs and
+   sidecars alone: a setting with stats.json is done, and a rerun skips it, so a killed study
+   resumes and --only lets several processes share the settings of one budget);
+4. prints a table per budget from every setting's stats.json under OUT/<label> (those of other
+   processes too): clips that collapsed (into noise part-way, or noise from the start) and the
+   temperatures where they did; for the survivors, the median variety and spectral flatness of
+   their last 10 s against the plain T = 1.0 clips'; for the guard, its interventions and the
+   share of samples it redrew;
+5. prints the guard's own speed cost (unless --no-speed): the same batch with and without the
+   guard watching (nothing to redraw), samples per second.
 
     python bench/bench_collapse.py RUN_DIR --steps 1500,7000                  # the study (GPU)
     python bench/bench_collapse.py RUN_DIR --checkpoints a.pt,b.pt --clips 24
     python bench/bench_collapse.py /tmp/study --corpus DIR --quick            # tiny, on a CPU
+    # two CPU processes sharing one budget's settings (the second prints the whole table):
+    python bench/bench_collapse.py RUN --checkpoints c.pt --only 'plain ramp,min-p 0.02,plain T=1.0' --no-speed &
+    python bench/bench_collapse.py RUN --checkpoints c.pt --only 'guard,top-p 0.95'
 
 Device: --device auto (cuda, then mps, then cpu). Asserts nothing; prints figures (with the load
 average on a CPU, where they depend on what else runs).
@@ -35,7 +42,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +58,7 @@ from inspire.samplernn.device import pick_device
 
 DEV_CORPUS = Path("/work/shared/corpora/dev/muldjord")
 LAST_S = 10.0  # the survivors' ending that is compared
+STATS = "stats.json"  # a setting's figures, in its folder: the setting is done
 
 
 @dataclass(frozen=True)
@@ -186,39 +194,51 @@ def clip_stats(folder: Path) -> list[dict]:
     return out
 
 
-def summarize(
-    sets: list[Setting], folders: list[Path], logs: list[list[dict]], *, clips_per: int, n: int
-) -> list[dict]:
-    """Per setting: collapses and their temperatures; the survivors' endings; guard activity.
-    Settings are curated in parallel processes (curation is numpy on one core each)."""
+def setting_stats(folder: Path, setting: Setting, generate_s: float | None = None) -> dict:
+    """One setting's figures from its folder alone (WAVs and sidecars), written to stats.json:
+    collapses and their temperatures, the survivors' endings, the guard's activity."""
+    stats = clip_stats(folder)
+    fell = [r for r in stats if r["collapse_s"] is not None or r["from_start"]]
+    temps = [r["t_collapse"] for r in fell if r["t_collapse"] is not None]
+    kept = [r for r in stats if r not in fell]
+    records = clips.scan(folder)
+    events = [e for rec in records if rec.guard for e in rec.guard["interventions"]]
+    total = sum(rec.samples or 0 for rec in records)
+    row = {
+        "setting": setting.name,
+        "spec": asdict(setting),
+        "clips": len(stats),
+        "collapsed": len(fell),
+        "from_start": sum(r["from_start"] for r in fell),
+        "t_collapse": (float(np.median(temps)), min(temps), max(temps)) if temps else None,
+        "noise_flatness": float(np.median([r["noise_flatness"] for r in fell])) if fell else None,
+        "variety": float(np.median([r["variety"] for r in kept])) if kept else None,
+        "flatness": float(np.median([r["flatness"] for r in kept])) if kept else None,
+        "interventions": sum("to" in e for e in events),
+        "gave_up": sum(bool(e.get("gave_up")) for e in events),
+        "redrawn": sum(e["at"] - e["to"] for e in events if "to" in e) / total if setting.guard and total else None,
+        "generate_s": generate_s,
+        "clips_detail": stats,
+    }
+    (folder / STATS).write_text(json.dumps(row, indent=1))
+    return row
+
+
+def summarize(sets: list[Setting], folders: list[Path], *, generate_s: float) -> None:
+    """Every setting's stats.json, settings curated in parallel processes (curation is numpy on
+    one core each)."""
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=max(1, min(len(folders), os.cpu_count() or 1))) as pool:
-        per_setting = list(pool.map(clip_stats, folders))
-    rows = []
-    for si, (s, stats) in enumerate(zip(sets, per_setting, strict=True)):
-        fell = [r for r in stats if r["collapse_s"] is not None or r["from_start"]]
-        temps = [r["t_collapse"] for r in fell if r["t_collapse"] is not None]
-        kept = [r for r in stats if r not in fell]
-        mine = logs[si * clips_per : (si + 1) * clips_per]
-        events = [e for stream in mine for e in stream]
-        rows.append(
-            {
-                "setting": s.name,
-                "clips": len(stats),
-                "collapsed": len(fell),
-                "from_start": sum(r["from_start"] for r in fell),
-                "t_collapse": (float(np.median(temps)), min(temps), max(temps)) if temps else None,
-                "noise_flatness": float(np.median([r["noise_flatness"] for r in fell])) if fell else None,
-                "variety": float(np.median([r["variety"] for r in kept])) if kept else None,
-                "flatness": float(np.median([r["flatness"] for r in kept])) if kept else None,
-                "interventions": sum("to" in e for e in events),
-                "gave_up": sum(bool(e.get("gave_up")) for e in events),
-                "redrawn": sum(e["at"] - e["to"] for e in events if "to" in e) / (n * clips_per) if s.guard else None,
-                "clips_detail": stats,
-            }
-        )
-    return rows
+        list(pool.map(setting_stats, folders, sets, [generate_s] * len(sets)))
+
+
+def gathered(label_dir: Path, order: list[Setting]) -> list[dict]:
+    """Every finished setting's row under one budget's folder (whichever process made it), in the
+    order of `order` first, then the others by name, the plain T = 1.0 reference last."""
+    rows = [json.loads(f.read_text()) for f in sorted(label_dir.glob(f"*/{STATS}"))]
+    rank = {s.name: i for i, s in enumerate(order)}
+    return sorted(rows, key=lambda r: (r["setting"] == "plain T=1.0", rank.get(r["setting"], len(rank)), r["setting"]))
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:
@@ -229,7 +249,7 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
 
 
 def print_table(label: str, rows: list[dict]) -> None:
-    ref = next(r for r in rows if r["setting"] == "plain T=1.0")
+    ref = next((r for r in rows if r["setting"] == "plain T=1.0"), {"variety": None, "flatness": None})
     print(f"\n{label}")
     head = (
         f"{'setting':24} {'collapsed':>9}  {'T at collapse (median, range)':30} {'end variety dB':>14} "
@@ -294,38 +314,53 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
     model, ckpt = checkpoint.load_model(ckpt_path, device=device)
     data = ckpt.get("data") or {}
     sr, quantization = int(data["sample_rate"]), str(data["quantization"])
-    sets = settings(args.ramp, args.min_p, args.top_p, args.combos)
-    config = guard.GuardConfig()
-    print(
-        f"{label}: {ckpt_path} (step {ckpt.get('step')}, val {ckpt.get('val_bits', '?')} bits): {len(sets)} settings x "
-        f"{args.clips} clips x {args.seconds:g} s = {len(sets) * args.clips} streams at once",
-        file=sys.stderr,
-    )
-    wall, logs, folders = generate(
-        model,
-        sets,
-        clips_per=args.clips,
-        seconds=args.seconds,
-        sample_rate=sr,
-        quantization=quantization,
-        out=out / label,
-        seed=args.seed,
-        device=device,
-        config=config,
-    )
-    n = round(args.seconds * sr)
-    print(f"{label}: generated {len(sets) * args.clips * args.seconds:.0f} s of audio in {wall:.1f} s", file=sys.stderr)
-    start = time.perf_counter()
-    rows = summarize(sets, folders, logs, clips_per=args.clips, n=n)
-    print(f"{label}: curated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    every = settings(args.ramp, args.min_p, args.top_p, args.combos)
+    sets = every
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in {s.name for s in every}]
+        if unknown:
+            raise SystemExit(f"--only: unknown setting(s) {unknown}; the settings are {[s.name for s in every]}")
+        sets = [s for s in every if s.name in wanted]
+    here = out / label
+    todo = [s for s in sets if args.fresh or not (here / _slug(s.name) / STATS).exists()]
+    done = [s.name for s in sets if s not in todo]
+    if done:
+        print(f"{label}: already measured, skipped: {', '.join(done)}", file=sys.stderr)
+    if todo:
+        print(
+            f"{label}: {ckpt_path} (step {ckpt.get('step')}, val {ckpt.get('val_bits', '?')} bits): {len(todo)} "
+            f"settings x {args.clips} clips x {args.seconds:g} s = {len(todo) * args.clips} streams at once",
+            file=sys.stderr,
+        )
+        wall, _, folders = generate(
+            model,
+            todo,
+            clips_per=args.clips,
+            seconds=args.seconds,
+            sample_rate=sr,
+            quantization=quantization,
+            out=here,
+            seed=args.seed,
+            device=device,
+            config=guard.GuardConfig(),
+        )
+        seconds = len(todo) * args.clips * args.seconds
+        print(f"{label}: generated {seconds:.0f} s of audio in {wall:.1f} s", file=sys.stderr)
+        start = time.perf_counter()
+        summarize(todo, folders, generate_s=wall)
+        print(f"{label}: curated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    rows = gathered(here, every)
     print_table(
         f"{label} (step {ckpt.get('step')}): {args.clips} clips x {args.seconds:g} s per setting, ramp "
-        f"{args.ramp}; clips and report.html in {out / label}",
+        f"{args.ramp}; clips and report.html in {here}",
         rows,
     )
-    (out / label / "results.json").write_text(
-        json.dumps({"checkpoint": str(ckpt_path), "step": ckpt.get("step"), "generate_s": wall, "rows": rows}, indent=1)
+    (here / "results.json").write_text(
+        json.dumps({"checkpoint": str(ckpt_path), "step": ckpt.get("step"), "rows": rows}, indent=1)
     )
+    if args.no_speed:
+        return
     plain, guarded = guard_speed(
         model,
         batch=args.clips,
@@ -372,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tiny sizes (preset tiny, a few steps, short clips): checks the script on a CPU",
     )
+    p.add_argument(
+        "--only", default=None, help="study only these settings (names as in the table, comma-separated)"
+    )
+    p.add_argument("--fresh", action="store_true", help="measure settings again even where stats.json exists")
+    p.add_argument("--no-speed", action="store_true", help="skip the guard's speed measurement")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
