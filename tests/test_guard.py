@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from inspire.audio.quantize import dequantize
 from inspire.config import ModelConfig
 from inspire.errors import UserInputError
 from inspire.samplernn import guard, sample
@@ -81,6 +82,39 @@ def test_interventions_are_recorded_and_replay_exactly():
         assert relog == [log[i]]
 
 
+def test_a_stream_that_falls_again_is_eased_held_and_released():
+    """A fall at the curve's own temperature is drawn again as it is; a stream that falls again is
+    eased below the lowest factor in force, held past where it fell, then released; and it ends
+    less noisy than a guard that only redraws (ease 1)."""
+    m, seeds = _sharp_model(), [2, 3, 4, 5]
+    timing = dict(hold_s=0.016, release_s=0.032)  # 256 and 512 samples
+    plain = guard.GuardConfig(flatness=0.3, budget=10.0, ease=1.0, **timing, **{**QUICK, "retries": 6})
+    eased = guard.GuardConfig(flatness=0.3, budget=10.0, ease=0.8, **timing, **{**QUICK, "retries": 6})
+    redrawn, log1 = _run(m, seeds, plain, temperature=_steep)
+    got, log = _run(m, seeds, eased, temperature=_steep)
+    assert all(e.get("ease", 1.0) == 1.0 and "hold_to" not in e for stream in log1 for e in stream)
+    deeper = 0
+    for stream in log:
+        falls = [e for e in stream if "to" in e]
+        assert falls[0]["ease"] == 1.0 and "hold_to" not in falls[0]  # the first fall: another draw
+        for before, e in zip(falls, falls[1:], strict=False):
+            if e["ease"] < 1.0:
+                assert e["hold_to"] == e["at"] + 256 and e["release_to"] == e["hold_to"] + 512
+            if e["to"] < before.get("release_to", 0):  # redrawn while the last ease was in force: lower still
+                assert e["ease"] < before["ease"]
+                deeper += 1
+    assert deeper > 0
+
+    def noise(x):
+        audio = dequantize(x.numpy(), kind="mu-law", levels=CFG.levels)
+        return guard.frame_flatness(torch.from_numpy(audio).float())[:, -2:].mean().item()
+
+    assert noise(got) < 0.3 < noise(redrawn)
+    for i, seed in enumerate(seeds):  # eased, held and released, it still replays exactly
+        alone, _ = _run(m, [seed], eased, temperature=_steep, replay=[log[i]], replay_until=N)
+        assert torch.equal(alone[0], got[i])
+
+
 def test_the_guard_stops_redrawing_once_its_budget_is_spent():
     """A stream that falls into noise again and again is let be once the redrawn stretches add up
     to `budget` of the clip, however many retries each place would still get."""
@@ -121,7 +155,9 @@ def test_frame_flatness_tells_noise_from_tone_and_silence():
 
 
 @pytest.mark.parametrize(
-    "field, value", [("flatness", 1.2), ("span_s", 0), ("retries", 0), ("ease", 0), ("ease", 1.5), ("budget", 0)]
+    "field, value",
+    [("flatness", 1.2), ("span_s", 0), ("retries", 0), ("ease", 0), ("ease", 1.5), ("budget", 0), ("hold_s", -1),
+     ("release_s", -1)],
 )
 def test_bad_guard_settings_are_one_line_errors(field, value):
     with pytest.raises(UserInputError) as e:
@@ -131,7 +167,10 @@ def test_bad_guard_settings_are_one_line_errors(field, value):
 
 def test_malformed_recorded_interventions_are_refused():
     assert guard.check_replay([{"at": 100, "to": 0, "ease": 1.0}, {"at": 200, "gave_up": True}])
-    for bad in ("x", [{"at": 1.5}], [{"at": 100, "to": 100, "ease": 1.0}], [{"at": 100, "to": 0, "ease": 0}]):
+    assert guard.check_replay([{"at": 100, "to": 0, "ease": 0.9, "hold_to": 150, "release_to": 300}])
+    for bad in ("x", [{"at": 1.5}], [{"at": 100, "to": 100, "ease": 1.0}], [{"at": 100, "to": 0, "ease": 0}],
+                [{"at": 100, "to": 0, "ease": 0.9, "hold_to": 50}],
+                [{"at": 100, "to": 0, "ease": 0.9, "hold_to": 150, "release_to": 120}]):
         with pytest.raises(UserInputError):
             guard.check_replay(bad)
 

@@ -11,7 +11,8 @@ and writes it through this module, as a `ClipRecord`; nothing else touches its k
       "run": ..., "checkpoint": {"path", "sha256", "step"}, "seed": 0, "index": 3, "stream_seed": ...,
       "temperature": {"spec", "times_s", "values"},
       "min_p": null | {"spec", "times_s", "values"}, "top_p": null | {...},   # truncation curves (null: off)
-      "guard": null | {"settings": {...}, "interventions": [{"at", "to", "ease", "flatness"} | {"at", "gave_up"}]},
+      "guard": null | {"settings": {...}, "interventions": [{"at", "to", "ease", "flatness"[, "hold_to", "release_to"]}
+                                                             | {"at", "gave_up"}]},
       "steer": null | {"spec", "times_s", "mixes", "guidance"},   # a labelled model's steering curve
       "seconds": 30.0, "samples": 480000,
       "sample_rate": 16000, "quantization": "mu-law", "levels": 256,

@@ -16,19 +16,24 @@ Recovery: the generation runs in windows of W samples (whole top-tier periods, a
 the state of every stream is kept at the start of each of the last few windows. At a window's
 end a collapsed stream is put back to the latest kept state at least `span_s + rewind_s` before
 the window's end and goes on from there, drawing new random numbers (its random stream is never
-rewound), so the same temperature gives another continuation. If it collapses again before it
-is clearly past the same place, it is redrawn again, from the third redraw with its temperature
-eased (x `ease` per further redraw) over the redrawn stretch only; after `retries` redraws at one
-place the guard lets that stream be (curation will name the collapse and keep what came before),
-and so it does once the stretches it redrew in a clip add up to `budget` of the clip's length: a
-model that falls into noise again and again would otherwise keep a stream (and the whole batch,
-which waits for its slowest stream) redrawing for ever. Measured on `small` after 7,000 steps on
-the story's ramp: guarded streams fell again and again past 41 s (T 1.13), and 24 clips of 45 s
-were still being redrawn after an hour.
+rewound). The first fall at a place, at the curve's own temperature, is simply drawn again: the
+same temperature, another continuation. A stream that falls again (at the same place, or while
+still eased from an earlier fall) has its temperature eased like a limiter's gain: x `ease`
+below the lowest factor in force over the redrawn stretch, held there over that stretch and
+`hold_s` past where it fell, then released linearly back to the curve over `release_s`. So a
+model that cannot bear the top of a ramp plays as hot as it can bear and keeps trying to climb
+back, where a redraw at the same temperature would only fall again (measured on `small` after
+7,000 steps on the story's ramp: redraws at full temperature fell again and again past 41 s,
+T 1.13). After `retries` redraws at one place the guard lets that stream be (curation will name
+the collapse and keep what came before), and so it does once the stretches it redrew in a clip
+add up to `budget` of the clip's length, so that no stream (and no batch, which waits for its
+slowest stream) can go on redrawing for ever.
 
-Every intervention is recorded at its sample position ({"at", "to", "ease", "flatness"} or
-{"at", "gave_up"}), and `replay` applies recorded interventions instead of detecting, so a clip
-made with the guard regenerates exactly (`inspire generate --again`), alone or in any batch.
+Every intervention is recorded at its sample position ({"at", "to", "ease", "flatness"}, with
+"hold_to" and "release_to" when eased, or {"at", "gave_up"}; an eased event without them, from
+before the release existed, eased [to, at) only), and `replay` applies recorded interventions
+instead of detecting, so a clip made with the guard regenerates exactly (`inspire generate
+--again`), alone or in any batch.
 Streams of a batch advance together but each rewinds on its own: each has its own position.
 
 Cost: one host synchronisation per window (the samples and per-frame flatness come back to
@@ -71,7 +76,9 @@ class GuardConfig:
     span_s: float = 0.5  # how long the noise must last
     rewind_s: float = 1.0  # how far before the noisy span to go back
     retries: int = 4  # redraws at one place before the guard lets the stream be
-    ease: float = 0.9  # temperature factor per redraw from the third redraw on (on the redrawn stretch)
+    ease: float = 0.95  # temperature factor per further fall (below the factor already in force)
+    hold_s: float = 2.0  # the eased temperature holds this long past where the stream fell...
+    release_s: float = 6.0  # ...then returns linearly to the curve over this long
     window_s: float = 0.128  # decision cadence (rounded up to whole periods and frames)
     budget: float = 0.5  # most of a clip's length the guard redraws in all before it lets the stream be
 
@@ -83,6 +90,8 @@ class GuardConfig:
             (isinstance(self.retries, int) and self.retries >= 1,
              f"guard retries must be an integer >= 1, got {self.retries}"),
             (0 < self.ease <= 1, f"guard ease must be in (0, 1], got {self.ease}"),
+            (self.hold_s >= 0, f"guard hold_s must be >= 0, got {self.hold_s}"),
+            (self.release_s >= 0, f"guard release_s must be >= 0, got {self.release_s}"),
             (self.window_s > 0, f"guard window_s must be > 0, got {self.window_s}"),
             (0 < self.budget <= 10, f"guard budget must be in (0, 10], got {self.budget}"),
         ]
@@ -128,8 +137,10 @@ class _Stream:
         self.spot_to = 0
         self.retries = 0
         self.redrawn = 0  # samples redrawn so far (the budget's count)
+        # The temperature factor in force (one profile, from the latest eased redraw): `ease` over
+        # [ease_from, hold_to), rising linearly to 1 over [hold_to, release_to), 1 elsewhere.
         self.ease = 1.0
-        self.ease_until = 0  # the temperature is eased below this position
+        self.ease_from = self.hold_to = self.release_to = 0
         self.off = False  # gave up: no more detection for this stream
         self.pending: list[np.ndarray] = []  # generated, not yet handed out (from the commit point)
         self.replay = list(replay or [])
@@ -202,12 +213,11 @@ def stream(
         kept.append((step, runner.snapshot(), np.array([s.pos for s in streams])))
         starts = np.array([s.pos for s in streams], dtype=np.int64)
         temps = temperature(starts, w)  # (B, W)
-        eased = [(i, s) for i, s in enumerate(streams) if s.ease_until > s.pos]
+        eased = [(i, s) for i, s in enumerate(streams) if s.release_to > s.pos and s.ease < 1.0]
         if eased:
             temps = temps.clone()
             for i, s in eased:
-                k = min(w, s.ease_until - s.pos)
-                temps[i, :k] *= s.ease
+                _ease(temps[i], s, s.pos)
         controls = [temps.t().contiguous()]
         controls += [None if f is None else f(starts, w).t().contiguous() for f in (min_p, top_p)]
         out = torch.empty((b, w), dtype=torch.long, device=device)
@@ -221,7 +231,7 @@ def stream(
             s.pending.append(samples[i])
             s.pos += w
             s.flat.extend(flat[i].tolist())
-            event = _decide(s, config, n_samples, replay_until, span_frames, span, back, w)
+            event = _decide(s, config, n_samples, replay_until, span_frames, span, back, w, sample_rate)
             if event is None:
                 continue
             if log is not None:
@@ -235,7 +245,9 @@ def stream(
             _cut(s, committed, event["to"])
             s.pos = event["to"]
             s.flat.clear()
-            s.ease, s.ease_until = event["ease"], event["at"]
+            s.ease, s.ease_from = event["ease"], event["to"]
+            s.hold_to = event.get("hold_to", event["at"])
+            s.release_to = event.get("release_to", s.hold_to)
         ready = min(n_samples, min(s.pos for s in streams) - horizon)
         if min(s.pos for s in streams) >= n_run:
             ready = n_samples
@@ -245,7 +257,7 @@ def stream(
 
 
 def _decide(s: _Stream, config: GuardConfig, n_samples: int, replay_until: int, span_frames: int, span: int,
-            back: int, w: int) -> dict | None:
+            back: int, w: int, sample_rate: int) -> dict | None:
     """The intervention for stream `s` at the end of a window, or None. Recorded ones first
     (replay); no detection in a window that starts at or after the clip's end or before
     `replay_until`, nor before the stream has a whole span since its last rewind."""
@@ -269,8 +281,34 @@ def _decide(s: _Stream, config: GuardConfig, n_samples: int, replay_until: int, 
         s.off = True
         return {"at": at, "gave_up": True, "flatness": round(level, 4)}
     s.redrawn += at - s.spot_to
-    ease = 1.0 if s.retries <= 2 else round(config.ease ** (s.retries - 2), 6)
-    return {"at": at, "to": s.spot_to, "ease": ease, "flatness": round(level, 4)}
+    base = float(_factors(s, s.spot_to, at - s.spot_to).min())  # the lowest factor over the redrawn stretch
+    ease = 1.0 if s.retries == 1 and base >= 1.0 else round(base * config.ease, 6)  # first fall: another draw
+    if ease >= 1.0:
+        return {"at": at, "to": s.spot_to, "ease": 1.0, "flatness": round(level, 4)}
+    hold_to = at + round(config.hold_s * sample_rate)
+    return {"at": at, "to": s.spot_to, "ease": ease, "flatness": round(level, 4),
+            "hold_to": hold_to, "release_to": hold_to + round(config.release_s * sample_rate)}
+
+
+def _factors(s: _Stream, start: int, n: int) -> np.ndarray:
+    """Stream s's temperature factors at positions start .. start + n - 1 (float64)."""
+    p = np.arange(start, start + n)
+    rise = s.ease + (1.0 - s.ease) * (p - s.hold_to) / max(1, s.release_to - s.hold_to)
+    f = np.where(p < s.hold_to, s.ease, np.where(p < s.release_to, rise, 1.0))
+    return np.where(p < s.ease_from, 1.0, f)
+
+
+def _ease(temps: Tensor, s: _Stream, start: int) -> None:
+    """Multiply one stream's window of temperatures (W,) from position `start` by its factors, in
+    place: the held part by the Python float `ease` (as recorded, so clips made before the release
+    existed replay bit for bit), the releasing part by the factors."""
+    w = temps.shape[0]
+    a, b = max(0, s.ease_from - start), min(w, s.hold_to - start)
+    if b > a:
+        temps[a:b] *= s.ease
+    c, d = max(0, s.hold_to - start), min(w, s.release_to - start)
+    if d > c:
+        temps[c:d] *= torch.from_numpy(_factors(s, start + c, d - c)).to(temps)
 
 
 def _rewind(runner: PeriodStepper, kept: deque, rewinds: list[tuple[int, int]], i: int, to: int, device) -> int:
@@ -310,5 +348,9 @@ def check_replay(recorded: object) -> list[dict]:
         if not e.get("gave_up") and not (isinstance(e.get("to"), int) and 0 <= e["to"] < e["at"]
                                          and isinstance(e.get("ease"), (int, float)) and 0 < e["ease"] <= 1):
             raise UserInputError(f"guard intervention {e!r}: expected 0 <= 'to' < 'at' and 0 < 'ease' <= 1")
+        hold, release = e.get("hold_to", e["at"]), e.get("release_to", e.get("hold_to", e["at"]))
+        if not e.get("gave_up") and not (isinstance(hold, int) and isinstance(release, int)
+                                         and e["at"] <= hold <= release):
+            raise UserInputError(f"guard intervention {e!r}: expected 'at' <= 'hold_to' <= 'release_to'")
         out.append(e)
     return out
