@@ -75,15 +75,15 @@ def settings(ramp: str, min_ps: list[str], top_ps: list[str], combos: list[str])
     out += [Setting(f"min-p {v}", ramp, min_p=v) for v in min_ps]
     out += [Setting(f"top-p {v}", ramp, top_p=v) for v in top_ps]
     out += [Setting("guard", ramp, guard=True)]
-    for c in combos:  # "min-p=0.05+guard", "top-p=0.9+min-p=0.02"
-        kw, parts = {}, c.split("+")
+    for c in combos:  # "min-p=0.05+guard", "top-p=0.9+min-p=0.02", "T=1.0+min-p=0:0.05" (T: instead of the ramp)
+        kw, parts = {"temperature": ramp}, c.split("+")
         for part in parts:
             if part == "guard":
                 kw["guard"] = True
             else:
                 key, _, value = part.partition("=")
-                kw[{"min-p": "min_p", "top-p": "top_p"}[key]] = value
-        out.append(Setting(c.replace("=", " "), ramp, **kw))
+                kw[{"min-p": "min_p", "top-p": "top_p", "T": "temperature"}[key]] = value
+        out.append(Setting(c.replace("=", " "), **kw))
     out.append(Setting("plain T=1.0", "1.0"))
     return out
 
@@ -317,7 +317,7 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
     every = settings(args.ramp, args.min_p, args.top_p, args.combos)
     sets = every
     if args.only:
-        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        wanted = [w.strip() for w in _values(args.only) if w.strip()]
         unknown = [w for w in wanted if w not in {s.name for s in every}]
         if unknown:
             raise SystemExit(f"--only: unknown setting(s) {unknown}; the settings are {[s.name for s in every]}")
@@ -375,6 +375,12 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
     )
 
 
+def _values(v: str) -> list[str]:
+    """A list flag's values: comma-separated, or semicolon-separated when a value holds commas
+    (a curve with breakpoints: '0.02;0s:0,5s:0.05')."""
+    return [c for c in v.split(";" if ";" in v else ",") if c]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -391,16 +397,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=None, help="clip length (default 45; --quick 4)")
     p.add_argument("--ramp", default="0.875:1.15", help="the temperature ramp studied")
     p.add_argument(
-        "--min-p", default="0.02,0.05,0.1", type=lambda v: [c for c in v.split(",") if c], help="min-p values ('' none)"
+        "--min-p", default="0.02,0.05,0.1", type=_values, help="min-p values or curves ('' none; ';' between curves)"
     )
     p.add_argument(
-        "--top-p", default="0.98,0.95,0.9", type=lambda v: [c for c in v.split(",") if c], help="top-p values ('' none)"
+        "--top-p", default="0.98,0.95,0.9", type=_values, help="top-p values or curves ('' none)"
     )
     p.add_argument(
         "--combos",
         default="min-p=0.05+guard",
-        type=lambda v: [c for c in v.split(",") if c],
-        help="combined settings, e.g. min-p=0.05+guard,top-p=0.95+min-p=0.02",
+        type=_values,
+        help="combined settings, e.g. min-p=0.05+guard,top-p=0.95+min-p=0.02,T=1.0+min-p=0:0.05 (T: a temperature "
+        "instead of the ramp)",
     )
     p.add_argument(
         "--quick",
@@ -408,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         help="tiny sizes (preset tiny, a few steps, short clips): checks the script on a CPU",
     )
     p.add_argument(
-        "--only", default=None, help="study only these settings (names as in the table, comma-separated)"
+        "--only", default=None, help="study only these settings (names as in the table, comma- or semicolon-separated)"
     )
     p.add_argument("--fresh", action="store_true", help="measure settings again even where stats.json exists")
     p.add_argument("--no-speed", action="store_true", help="skip the guard's speed measurement")
