@@ -18,9 +18,11 @@ last checkpoint, so budgets add up; `small` preset, `tiny` with --quick), or it 
    resumes and --only lets several processes share the settings of one budget);
 4. prints a table per budget from every setting's stats.json under OUT/<label> (those of other
    processes too): clips that collapsed (into noise part-way, or noise from the start) and the
-   temperatures where they did; for the survivors, the median variety and spectral flatness of
-   their last 10 s against the plain T = 1.0 clips'; for the guard, its interventions and the
-   share of samples it redrew;
+   temperatures where they did; how many clips curation keeps; for the survivors, the median
+   variety and spectral flatness of their last 10 s against the plain T = 1.0 clips' (with a
+   90 % bootstrap interval on the variety difference) and how many endings are noisy; for the
+   guard, its interventions and the share of samples it redrew; and, for reference, the same
+   measures over the source audio's own 10-s stretches (--source: --corpus or the dev corpus);
 5. prints the guard's own speed cost (unless --no-speed): the same batch with and without the
    guard watching (nothing to redraw), samples per second.
 
@@ -236,7 +238,11 @@ def summarize(sets: list[Setting], folders: list[Path], *, generate_s: float) ->
 def gathered(label_dir: Path, order: list[Setting]) -> list[dict]:
     """Every finished setting's row under one budget's folder (whichever process made it), in the
     order of `order` first, then the others by name, the plain T = 1.0 reference last."""
-    rows = [json.loads(f.read_text()) for f in sorted(label_dir.glob(f"*/{STATS}"))]
+    rows = []
+    for f in sorted(label_dir.glob(f"*/{STATS}")):
+        row = json.loads(f.read_text())
+        row["kept"] = sum(rec.auto_verdict == "keep" for rec in clips.scan(f.parent))  # curation's verdicts
+        rows.append(row)
     rank = {s.name: i for i, s in enumerate(order)}
     return sorted(rows, key=lambda r: (r["setting"] == "plain T=1.0", rank.get(r["setting"], len(rank)), r["setting"]))
 
@@ -248,36 +254,80 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     return x, info.sample_rate
 
 
-def print_table(label: str, rows: list[dict]) -> None:
-    ref = next((r for r in rows if r["setting"] == "plain T=1.0"), {"variety": None, "flatness": None})
+def print_table(label: str, rows: list[dict], source: dict | None = None) -> None:
+    """The study's table. Variety and flatness are medians over the survivors' last 10 s; "vs
+    T=1.0" is the difference of medians from the plain T = 1.0 clips', with a 90 % bootstrap
+    interval for variety (clips resampled with replacement, 4,000 times)."""
+    ref = next((r for r in rows if r["setting"] == "plain T=1.0"), None)
+    noise = scores.Thresholds().collapse_flatness
     print(f"\n{label}")
     head = (
-        f"{'setting':24} {'collapsed':>9}  {'T at collapse (median, range)':30} {'end variety dB':>14} "
-        f"{'vs T=1.0':>8} {'end flatness':>12} {'vs T=1.0':>8}  guard"
+        f"{'setting':22} {'collapsed':>9}  {'T at collapse (median, range)':29} {'kept':>5} {'end variety dB':>14} "
+        f"{'vs T=1.0 (90% interval)':>24} {'end flatness':>12} {'vs T=1.0':>8} {'noisy ends':>10}  guard"
     )
     print(head)
     print("-" * len(head))
+    rng = np.random.default_rng(0)
     for r in rows:
         tc = f"{r['t_collapse'][0]:.3f} ({r['t_collapse'][1]:.3f}-{r['t_collapse'][2]:.3f})" if r["t_collapse"] else "-"
         var = "-" if r["variety"] is None else f"{r['variety']:.2f}"
         flat = "-" if r["flatness"] is None else f"{r['flatness']:.3f}"
-        dv = "-" if r["variety"] is None or ref["variety"] is None else f"{r['variety'] - ref['variety']:+.2f}"
-        df = "-" if r["flatness"] is None or ref["flatness"] is None else f"{r['flatness'] - ref['flatness']:+.3f}"
+        dv = df = "-"
+        ends = [c for c in r["clips_detail"] if c["variety"] is not None]
+        if ref is not None and r["variety"] is not None and ref["variety"] is not None:
+            mine = np.array([c["variety"] for c in ends])
+            theirs = np.array([c["variety"] for c in ref["clips_detail"] if c["variety"] is not None])
+            boot = [np.median(rng.choice(mine, mine.size)) - np.median(rng.choice(theirs, theirs.size))
+                    for _ in range(4000)]
+            low, high = np.quantile(boot, [0.05, 0.95])
+            dv = f"{r['variety'] - ref['variety']:+.2f} ({low:+.2f} to {high:+.2f})"
+            df = f"{r['flatness'] - ref['flatness']:+.3f}"
+        noisy = f"{sum(c['flatness'] > noise for c in ends)}/{len(ends)}"
         g = (
             f"{r['interventions']} redraws, {r['gave_up']} let be, {100 * r['redrawn']:.1f}% redrawn"
             if r["redrawn"] is not None
             else ""
         )
+        kept = f"{r.get('kept', '?')}/{r['clips']}"
         print(
-            f"{r['setting']:24} {r['collapsed']:>4}/{r['clips']:<4}  {tc:30} {var:>14} {dv:>8} {flat:>12} {df:>8}  {g}"
+            f"{r['setting']:22} {r['collapsed']:>4}/{r['clips']:<4}  {tc:29} {kept:>5} {var:>14} {dv:>24} {flat:>12} "
+            f"{df:>8} {noisy:>10}  {g}"
         )
     fell = [r["noise_flatness"] for r in rows if r["noise_flatness"] is not None]
     starts = sum(r["from_start"] for r in rows)
     print(
-        f"collapsed clips: {starts} noise from the start; the noise's median frame flatness "
-        f"{np.median(fell) if fell else float('nan'):.3f} (white noise ~0.56; curation counts a frame as noise "
-        f"above {scores.Thresholds().collapse_flatness}, the guard a span above {guard.GuardConfig().flatness})"
+        f"kept: curation's verdict; noisy ends: last 10 s flatter than {noise} (curation's noise frame). Collapsed "
+        f"clips: {starts} noise from the start; the noise's median frame flatness "
+        f"{f'{np.median(fell):.3f}' if fell else '- (none fell)'} (white noise ~0.56; the guard steps in above "
+        f"{guard.GuardConfig().flatness} over {guard.GuardConfig().span_s:g} s)"
     )
+    if source:
+        print(
+            f"the source's own {LAST_S:g}-s stretches ({source['stretches']}): flatness {source['flatness']:.3f} "
+            f"median, {source['flatness_max']:.3f} at most; variety {source['variety']:.2f} dB median"
+        )
+
+
+def source_reference(folder: Path | None) -> dict | None:
+    """Curation's flatness and variety over every whole 10-s stretch of the source audio in
+    `folder` (what the survivors' endings are compared with), or None without a folder."""
+    if folder is None or not folder.is_dir():
+        return None
+    from inspire.audio.io import read_audio
+    from inspire.files import AUDIO_EXTENSIONS
+
+    flat, var = [], []
+    for f in sorted(q for q in folder.rglob("*") if q.suffix.lower() in AUDIO_EXTENSIONS):
+        x, info = read_audio(f)
+        step = round(LAST_S * info.sample_rate)
+        for start in range(0, x.size - step + 1, step):
+            feats, _ = scores.compute_features(x[start : start + step], info.sample_rate)
+            flat.append(feats["spectral_flatness"])
+            var.append(feats["variety_db"])
+    if not flat:
+        return None
+    return {"stretches": len(flat), "flatness": float(np.median(flat)), "flatness_max": float(max(flat)),
+            "variety": float(np.median(var))}
 
 
 def guard_speed(
@@ -355,6 +405,7 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
         f"{label} (step {ckpt.get('step')}): {args.clips} clips x {args.seconds:g} s per setting, ramp "
         f"{args.ramp}; clips and report.html in {here}",
         rows,
+        source_reference(args.source),
     )
     (here / "results.json").write_text(
         json.dumps({"checkpoint": str(ckpt_path), "step": ckpt.get("step"), "rows": rows}, indent=1)
@@ -428,7 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         help="CPU threads for torch (default 1: on a shared CPU several threads per sample step are many times slower)",
     )
     p.add_argument("--out", type=Path, default=None, help="where clips go (default RUN_DIR/collapse-study)")
+    p.add_argument(
+        "--source", type=Path, default=None, help="the source audio the endings are compared with (default: --corpus, "
+        "else the dev corpus where it is)"
+    )
     args = p.parse_args(argv)
+    args.source = args.source or args.corpus or (DEV_CORPUS if DEV_CORPUS.is_dir() else None)
     args.clips = args.clips or (3 if args.quick else 24)
     args.seconds = args.seconds or (4.0 if args.quick else 45.0)
     device = pick_device(args.device)
