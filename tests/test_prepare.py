@@ -567,3 +567,10 @@ def test_demo_without_a_keeper_ends_cleanly_and_says_why(tmp_path, monkeypatch, 
     assert "no clip passed curation, so there is no piece" in captured.err
     assert "(0 of 8 kept)" in captured.out and "piece " not in captured.out
     assert not (tmp_path / "d" / "piece" / "piece.wav").exists()
+    # the guarded clips are there, with the guard's settings and interventions in their sidecars
+    from inspire import clips
+
+    guarded = clips.scan(tmp_path / "d" / "run" / "clips" / "demo-guarded")
+    assert len(guarded) == 2 and all(r.guard and "settings" in r.guard for r in guarded)
+    redraws = sum(not e.get("gave_up") for r in guarded for e in r.guard["interventions"])
+    assert f"the guard redrew {redraws} stretch" in captured.out

@@ -1,8 +1,9 @@
 """`inspire demo`: the whole journey on the built-in synthetic album, in a few minutes on a CPU.
 
 album (synthesized) -> prepare -> train (tiny preset, a short budget) -> generate clips with a
-rising temperature -> curate (ranked report) -> compose (a short piece). Each stage is the same
-code the real commands run; the demo only picks small settings.
+rising temperature (and a few steered, a few watched by the collapse guard) -> curate (ranked
+report) -> compose (a short piece). Each stage is the same code the real commands run; the demo
+only picks small settings.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from inspire.errors import UserInputError
 DEMO_CLIPS = 8
 DEMO_CLIP_SECONDS = 5.0
 DEMO_STEERED = 2  # clips that morph from the first track into the last
+DEMO_GUARDED = 2  # clips on the ramp with the collapse guard watching
 DEMO_TEMPERATURES = ["0.875:1.15", "0.95"]
 DEMO_TRAIN_MINUTES = 1.5
 
@@ -117,6 +119,7 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
 
     _say(f"4/5 generating {DEMO_CLIPS} clips of {DEMO_CLIP_SECONDS:g} s "
          f"with temperatures {', '.join(DEMO_TEMPERATURES)}", t0)
+    from inspire import clips as clip_records
     from inspire.samplernn import generate
 
     clips = generate.run_job(run, n=DEMO_CLIPS, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES,
@@ -131,6 +134,12 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
         _say(f"   and {DEMO_STEERED} clips steered from track {labels[0]} into {labels[-1]} (--steer {morph})", t0)
         steered = generate.run_job(run, n=DEMO_STEERED, seconds=DEMO_CLIP_SECONDS, temperatures=["0.95"],
                                    steers=[morph], seed=0, out=run / "clips" / "demo-steered", progress=False)
+
+    _say(f"   and {DEMO_GUARDED} clips on the ramp {DEMO_TEMPERATURES[0]} watched by the collapse guard (--guard)", t0)
+    guarded = generate.run_job(run, n=DEMO_GUARDED, seconds=DEMO_CLIP_SECONDS, temperatures=DEMO_TEMPERATURES[:1],
+                               guard=True, seed=0, out=run / "clips" / "demo-guarded", progress=False)
+    events = [e for r in clip_records.scan(guarded) for e in (r.guard or {}).get("interventions", [])]
+    redraws = sum(1 for e in events if not e.get("gave_up"))
 
     _say("   curating them: scores, verdicts, lineage against the album, report.html", t0)
     from inspire.curate import curate
@@ -157,6 +166,10 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     print(f"  curation       {clips / 'report.html'}")
     if steered:
         print(f"  steered clips  {steered}/")
+    let_be = len(events) - redraws  # streams that kept falling past the guard's budget
+    let_be_note = f" and let {let_be} stream{'s' if let_be > 1 else ''} be" if let_be else ""
+    print(f"  guarded clips  {guarded}/  (the guard redrew {redraws} stretch{'' if redraws == 1 else 'es'}"
+          f"{let_be_note}, each recorded at its sample in the sidecar)")
     if kept:
         print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
               f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
