@@ -169,7 +169,7 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
     let_be = len(events) - redraws  # streams that kept falling past the guard's budget
     let_be_note = f" and let {let_be} stream{'s' if let_be > 1 else ''} be" if let_be else ""
     print(f"  guarded clips  {guarded}/  (the guard redrew {redraws} stretch{'' if redraws == 1 else 'es'}"
-          f"{let_be_note}, each recorded at its sample in the sidecar)")
+          f"{let_be_note}{', each recorded at its sample in the sidecar' if events else ''})")
     if kept:
         print(f"  piece          {piece_path}  (arrangement {piece_path.with_suffix('.toml')}, "
               f"Audacity labels {piece_path.with_suffix('.labels.txt')})")
