@@ -106,8 +106,8 @@ def generate(
     seed: int,
     device,
     config: guard.GuardConfig,
-) -> tuple[float, list[list[dict]], list[Path]]:
-    """Every setting's clips in one batch; returns (wall seconds, guard logs, setting folders)."""
+) -> tuple[float, list[Path]]:
+    """Every setting's clips in one batch; returns (wall seconds, setting folders)."""
     n = round(seconds * sample_rate)
     plan = [(s, k) for s in sets for k in range(clips_per)]
     temps = [schedule.parse(s.temperature) for s, _ in plan]
@@ -138,13 +138,11 @@ def generate(
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
     audio = dequantize(torch.cat(chunks, dim=1).numpy(), kind=quantization, levels=model.cfg.levels)
-    folders = []
-    for s in sets:
-        folder = out / _slug(s.name)
+    folders = {s.name: out / _slug(s.name) for s in sets}
+    for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-        folders.append(folder)
     for i, ((s, k), x) in enumerate(zip(plan, audio, strict=True)):
-        folder = out / _slug(s.name)
+        folder = folders[s.name]
         cid = f"{k:04d}"
         write_audio(folder / f"{cid}.wav", x, sample_rate)
         clips.write(
@@ -162,7 +160,7 @@ def generate(
             ),
             folder,
         )
-    return wall, log, folders
+    return wall, list(folders.values())
 
 
 def clip_stats(folder: Path) -> list[dict]:
@@ -313,11 +311,10 @@ def source_reference(folder: Path | None) -> dict | None:
     `folder` (what the survivors' endings are compared with), or None without a folder."""
     if folder is None or not folder.is_dir():
         return None
-    from inspire.audio.io import read_audio
-    from inspire.files import AUDIO_EXTENSIONS
+    from inspire.audio.io import find_audio_files, read_audio
 
     flat, var = [], []
-    for f in sorted(q for q in folder.rglob("*") if q.suffix.lower() in AUDIO_EXTENSIONS):
+    for f in find_audio_files([folder]):
         x, info = read_audio(f)
         step = round(LAST_S * info.sample_rate)
         for start in range(0, x.size - step + 1, step):
@@ -383,7 +380,7 @@ def study(label: str, ckpt_path: Path, args, device, out: Path) -> None:
             f"settings x {args.clips} clips x {args.seconds:g} s = {len(todo) * args.clips} streams at once",
             file=sys.stderr,
         )
-        wall, _, folders = generate(
+        wall, folders = generate(
             model,
             todo,
             clips_per=args.clips,
