@@ -246,8 +246,7 @@ def stream(
             s.pos = event["to"]
             s.flat.clear()
             s.ease, s.ease_from = event["ease"], event["to"]
-            s.hold_to = event.get("hold_to", event["at"])
-            s.release_to = event.get("release_to", s.hold_to)
+            s.hold_to, s.release_to = _held(event)
         ready = min(n_samples, min(s.pos for s in streams) - horizon)
         if min(s.pos for s in streams) >= n_run:
             ready = n_samples
@@ -288,6 +287,13 @@ def _decide(s: _Stream, config: GuardConfig, n_samples: int, replay_until: int, 
     hold_to = at + round(config.hold_s * sample_rate)
     return {"at": at, "to": s.spot_to, "ease": ease, "flatness": round(level, 4),
             "hold_to": hold_to, "release_to": hold_to + round(config.release_s * sample_rate)}
+
+
+def _held(event: dict) -> tuple[int, int]:
+    """An eased event's (hold_to, release_to): an event recorded before the release existed (or a
+    redraw without easing) holds up to where it fell and is not released."""
+    hold_to = event.get("hold_to", event["at"])
+    return hold_to, event.get("release_to", hold_to)
 
 
 def _factors(s: _Stream, start: int, n: int) -> np.ndarray:
@@ -348,7 +354,7 @@ def check_replay(recorded: object) -> list[dict]:
         if not e.get("gave_up") and not (isinstance(e.get("to"), int) and 0 <= e["to"] < e["at"]
                                          and isinstance(e.get("ease"), (int, float)) and 0 < e["ease"] <= 1):
             raise UserInputError(f"guard intervention {e!r}: expected 0 <= 'to' < 'at' and 0 < 'ease' <= 1")
-        hold, release = e.get("hold_to", e["at"]), e.get("release_to", e.get("hold_to", e["at"]))
+        hold, release = _held(e)
         if not e.get("gave_up") and not (isinstance(hold, int) and isinstance(release, int)
                                          and e["at"] <= hold <= release):
             raise UserInputError(f"guard intervention {e!r}: expected 'at' <= 'hold_to' <= 'release_to'")
