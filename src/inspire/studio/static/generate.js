@@ -466,7 +466,7 @@ async function init() {
   state.runs = runs;
   fillRuns();
   addCurve('1.0');
-  state.truncation.min_p = new SpecList($('g-min-p'), { control: 'min-p', placeholder: '0 (off), 0.02 or 0:0.05 (rising over the clip)', onChange: relabelCurves });
+  state.truncation.min_p = new SpecList($('g-min-p'), { control: 'min-p', placeholder: '0 (off), 0.02 or 0:0.05', onChange: relabelCurves });
   state.truncation.top_p = new SpecList($('g-top-p'), { control: 'top-p', placeholder: '1 (off), 0.95 or 0:1,1:0.9', onChange: relabelCurves });
   showSteer();
   $('g-add-steer').addEventListener('click', () => {
