@@ -572,5 +572,6 @@ def test_demo_without_a_keeper_ends_cleanly_and_says_why(tmp_path, monkeypatch, 
 
     guarded = clips.scan(tmp_path / "d" / "run" / "clips" / "demo-guarded")
     assert len(guarded) == 2 and all(r.guard and "settings" in r.guard for r in guarded)
+    assert all(r.auto_verdict in ("keep", "discard") for r in guarded)  # curated, as the studio shows them
     redraws = sum(not e.get("gave_up") for r in guarded for e in r.guard["interventions"])
     assert f"the guard redrew {redraws} stretch" in captured.out

@@ -146,6 +146,9 @@ def run_demo(out: str | Path, *, train_minutes: float = DEMO_TRAIN_MINUTES, forc
 
     curation = curate.curate_folder(clips, run_dir=run, progress=False)
     kept = sum(1 for c in curation["clips"] if c["verdict"] == "keep")
+    for extra in (steered, guarded):  # so the studio shows every folder's verdicts (a collapse named too)
+        if extra is not None:
+            curate.curate_folder(extra, run_dir=run, progress=False)
 
     piece_path = out / "piece" / "piece.wav"
     if kept:
